@@ -1,0 +1,581 @@
+"""File-backed video for the pack: probe, chunked decode, chunked encode, audio I/O.
+
+Backend: **PyAV** (`av`), and only PyAV. ComfyUI core already depends on `av`
+for its own video nodes, so every ComfyUI install has it; its PyPI wheel
+bundles an FFmpeg with libx264, libvpx (VP9), GIF, AAC, MP3, FLAC and Opus
+encoders (checked on av 18.1), and it decodes and encodes frame by frame
+from Python without a subprocess pipe, so memory stays bounded by the chunk
+size and there is no second copy of every frame through a pipe. FFmpeg
+filters we need (atempo for pitch-preserving time stretch) run through PyAV's
+filter graph, so no ffmpeg binary is needed either.
+
+Videos move between nodes as `VideoFile` (ComfyUI type name "STUDIO_VIDEO"):
+a small frozen record of a file on disk. Frames are only ever held as uint8
+chunks of `chunk` frames, never as a whole float32 clip.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from . import bridge
+
+VIDEO_TYPE = "STUDIO_VIDEO"
+SCENE_LIST_TYPE = "SCENE_LIST"
+
+# Output container per codec; the audio codec each container carries.
+CODECS = {
+    "h264": {"encoder": "libx264", "suffix": ".mp4", "pix_fmt": "yuv420p", "audio": "aac"},
+    "vp9": {"encoder": "libvpx-vp9", "suffix": ".webm", "pix_fmt": "yuv420p", "audio": "libopus"},
+    "gif": {"encoder": "gif", "suffix": ".gif", "pix_fmt": "pal8", "audio": None},
+}
+# Audio file formats: suffix -> (encoder, container format, sample rates the encoder accepts or None for any).
+AUDIO_FORMATS = {
+    ".wav": ("pcm_s16le", "wav", None),
+    ".flac": ("flac", "flac", None),
+    ".mp3": ("libmp3lame", "mp3", (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)),
+    ".ogg": ("libopus", "ogg", (48000,)),
+}
+
+
+def _av():
+    return bridge.require("av", "video")
+
+
+@dataclass(frozen=True)
+class VideoFile:
+    """A video on disk and what a node needs to know about it without decoding it."""
+
+    path: str
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+    duration: float
+    has_audio: bool
+    audio_sample_rate: int | None = None
+    audio_channels: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- probing
+def _open(path, what: str = "video"):
+    av = _av()
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"The {what} file {str(path)!r} does not exist.")
+    if p.stat().st_size == 0:
+        raise ValueError(f"The {what} file {p.name!r} is empty (zero bytes).")
+    try:
+        return av.open(str(p))
+    except av.FFmpegError as exc:
+        raise ValueError(f"Cannot read {what} file {p.name!r}: it is corrupt or not a media file ({exc}).") from None
+
+
+def _fps_of(stream) -> tuple[Fraction, bool]:
+    """(nominal frame rate, is variable): the stream's tick rate when plausible, else its average."""
+    avg, tick = stream.average_rate, stream.guessed_rate or stream.base_rate
+    rate = avg or tick
+    if not rate or rate <= 0:
+        raise ValueError("The video stream has no frame rate.")
+    variable = bool(avg and tick and abs(float(tick) / float(avg) - 1) > 0.01)
+    if variable and avg <= tick <= 2 * avg:
+        # VFR with a sane tick (phones often say 90000 here): normalise to the tick rate.
+        rate = tick
+    return Fraction(rate).limit_denominator(1001), variable
+
+
+def probe(path) -> VideoFile:
+    """Read a file's streams; ValueError for corrupt, empty, audio-only or frameless files."""
+    av = _av()
+    name = Path(path).name
+    with _open(path) as container:
+        if not container.streams.video:
+            kind = "audio-only" if container.streams.audio else "without a video stream"
+            raise ValueError(f"{name!r} is {kind}; a video stream is needed (use Load Audio for sound files).")
+        vs = container.streams.video[0]
+        fps, variable = _fps_of(vs)
+        duration = None
+        if vs.duration is not None and vs.time_base:
+            duration = float(vs.duration * vs.time_base)
+        elif container.duration:
+            duration = container.duration / 1_000_000
+        frames = vs.frames
+        if variable:
+            # CFR length = end of the last picture's display time at the nominal rate.
+            end = max((pkt.pts + (pkt.duration or 0) for pkt in container.demux(vs) if pkt.pts is not None), default=0)
+            if end:
+                frames = int(round(float((end - (vs.start_time or 0)) * vs.time_base) * fps))
+        if not frames:
+            # Containers like WebM/MKV carry no frame count: count packets (no decoding).
+            try:
+                frames = sum(1 for pkt in container.demux(vs) if pkt.size)
+            except av.FFmpegError as exc:
+                raise ValueError(f"{name!r} is corrupt: {exc}") from None
+        if not frames and duration:
+            frames = int(round(duration * fps))
+        if not frames:
+            raise ValueError(f"{name!r} has a video stream with zero frames.")
+        width, height = vs.codec_context.width, vs.codec_context.height
+        if not width or not height:
+            raise ValueError(f"{name!r} has a video stream with no picture size (corrupt header).")
+        aud = container.streams.audio[0] if container.streams.audio else None
+        return VideoFile(
+            path=str(Path(path).resolve()),
+            fps=float(fps),
+            frame_count=int(frames),
+            width=int(width),
+            height=int(height),
+            duration=float(frames / fps),
+            has_audio=aud is not None,
+            audio_sample_rate=int(aud.sample_rate) if aud is not None else None,
+            audio_channels=int(aud.channels) if aud is not None else None,
+        )
+
+
+# ---------------------------------------------------------------- decoding
+def fit_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
+    """(w, h) scaled so the longer side is at most max_size, both even (H.264 yuv420p needs even)."""
+    if max_size and max(width, height) > max_size:
+        scale = max_size / max(width, height)
+        width, height = max(2, round(width * scale)), max(2, round(height * scale))
+    return width, height
+
+
+def iter_frames(video: VideoFile, start: int = 0, end: int | None = None, stride: int = 1,
+                max_size: int | None = None, chunk: int = 16) -> Iterator["np.ndarray"]:
+    """uint8 [n,H,W,3] chunks of frames start..end-1 (every `stride`-th), at constant frame rate.
+
+    Timestamps are mapped to the nominal rate (video.fps): a variable-frame-rate
+    file has frames repeated or dropped so frame i is the picture shown at i/fps,
+    which is what keeps the audio in sync downstream.
+    """
+    import numpy as np
+
+    av = _av()
+    end = video.frame_count if end is None else min(int(end), video.frame_count)
+    start, stride, chunk = max(0, int(start)), max(1, int(stride)), max(1, int(chunk))
+    if start >= end:
+        return
+    out_w, out_h = fit_size(video.width, video.height, max_size)
+    fps = Fraction(video.fps).limit_denominator(1001)
+    wanted = range(start, end, stride)
+    state = {"next": 0, "batch": [], "cached": (None, None)}
+
+    def emit(frame):
+        # One conversion per decoded picture, even when a VFR gap repeats it.
+        if state["cached"][0] is not frame:
+            state["cached"] = (frame, frame.to_ndarray(width=out_w, height=out_h, format="rgb24"))
+        state["batch"].append(state["cached"][1])
+        state["next"] += 1
+
+    last = None  # the latest decoded picture (an av.VideoFrame, converted only when needed)
+    with _open(video.path) as container:
+        vs = container.streams.video[0]
+        vs.thread_type = "AUTO"
+        t0 = float(vs.start_time * vs.time_base) if vs.start_time is not None else None
+        if start > 2 * fps:
+            # Seek to the keyframe before the start instead of decoding everything before it.
+            target = (vs.start_time or 0) + int((Fraction(start) / fps - 1) / vs.time_base)
+            container.seek(max(vs.start_time or 0, target), stream=vs, backward=True)
+        try:
+            for frame in container.decode(vs):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * vs.time_base)
+                t0 = t if t0 is None else t0
+                idx = int(round((t - t0) * float(fps)))
+                # Slots before this picture's slot show the previous picture (VFR gaps).
+                while state["next"] < len(wanted) and wanted[state["next"]] < idx:
+                    emit(last if last is not None else frame)
+                if state["next"] < len(wanted) and wanted[state["next"]] == idx:
+                    emit(frame)
+                last = frame
+                if len(state["batch"]) >= chunk:
+                    yield np.stack(state["batch"])
+                    state["batch"] = []
+                if state["next"] >= len(wanted):
+                    break
+        except av.FFmpegError as exc:
+            if last is None:
+                raise ValueError(f"Cannot decode {Path(video.path).name!r}: {exc}") from None
+            # A truncated tail: keep what decoded; the last picture fills the rest below.
+        if last is None:
+            raise ValueError(f"No frame of {Path(video.path).name!r} could be decoded.")
+        # The last picture holds until the promised frame count (its display time, or a truncated tail).
+        while state["next"] < len(wanted):
+            emit(last)
+            if len(state["batch"]) >= chunk:
+                yield np.stack(state["batch"])
+                state["batch"] = []
+    batch = state["batch"]
+    if batch:
+        yield np.stack(batch)
+
+
+def read_frames(video: VideoFile, **kwargs) -> "np.ndarray":
+    """All requested frames as one uint8 array (only for short clips)."""
+    import numpy as np
+
+    chunks = list(iter_frames(video, **kwargs))
+    if not chunks:
+        return np.zeros((0, video.height, video.width, 3), np.uint8)
+    return np.concatenate(chunks)
+
+
+# ---------------------------------------------------------------- audio helpers
+def audio_to_numpy(audio: dict) -> tuple["np.ndarray", int]:
+    """AUDIO dict -> (float32 [C,T] of the first batch item, sample_rate)."""
+    import numpy as np
+
+    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+        raise ValueError("audio must be an AUDIO dict with 'waveform' [B,C,T] and 'sample_rate'.")
+    wave = audio["waveform"]
+    wave = wave.detach().cpu().numpy() if hasattr(wave, "detach") else np.asarray(wave)
+    if wave.ndim == 3:
+        wave = wave[0]
+    elif wave.ndim == 1:
+        wave = wave[None]
+    if wave.ndim != 2:
+        raise ValueError(f"audio waveform must be [B,C,T]; got shape {tuple(wave.shape)}.")
+    return np.ascontiguousarray(wave, dtype=np.float32), int(audio["sample_rate"])
+
+
+def numpy_to_audio(wave, sample_rate: int) -> dict:
+    """float [C,T] -> AUDIO dict with a torch waveform [1,C,T] (numpy when torch is absent)."""
+    import numpy as np
+
+    wave = np.ascontiguousarray(np.asarray(wave, dtype=np.float32))
+    if wave.ndim == 1:
+        wave = wave[None]
+    try:
+        import torch
+
+        return {"waveform": torch.from_numpy(wave)[None], "sample_rate": int(sample_rate)}
+    except ImportError:
+        return {"waveform": wave[None], "sample_rate": int(sample_rate)}
+
+
+def _layout(channels: int) -> str:
+    return {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+
+
+def _audio_frames(wave, sample_rate: int, frame_size: int = 4096):
+    """float32 [C,T] -> PyAV fltp AudioFrames."""
+    import numpy as np
+
+    av = _av()
+    layout = _layout(wave.shape[0])
+    for i in range(0, wave.shape[1], frame_size):
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, i:i + frame_size]), format="fltp", layout=layout)
+        frame.sample_rate = sample_rate
+        frame.pts = i
+        yield frame
+
+
+def _frames_to_numpy(frames, channels: int):
+    import numpy as np
+
+    parts = [f.to_ndarray() for f in frames]
+    if not parts:
+        return np.zeros((channels, 0), np.float32)
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
+def decode_audio(path, sample_rate: int | None = None) -> tuple["np.ndarray", int]:
+    """Every audio sample of a file as float32 [C,T] (optionally resampled); ValueError when there is none."""
+    av = _av()
+    name = Path(path).name
+    with _open(path, "audio") as container:
+        if not container.streams.audio:
+            raise ValueError(f"{name!r} has no audio stream.")
+        stream = container.streams.audio[0]
+        channels = stream.channels or 1
+        rate = int(sample_rate or stream.sample_rate)
+        resampler = av.AudioResampler(format="fltp", layout=_layout(channels), rate=rate)
+        out = []
+        try:
+            for frame in container.decode(stream):
+                out.extend(resampler.resample(frame))
+        except av.FFmpegError as exc:
+            if not out:
+                raise ValueError(f"Cannot decode audio of {name!r}: {exc}") from None
+        out.extend(resampler.resample(None))
+        return _frames_to_numpy(out, channels), rate
+
+
+def read_audio(path_or_video) -> dict:
+    """The audio of a file or VideoFile as an AUDIO dict."""
+    path = path_or_video.path if isinstance(path_or_video, VideoFile) else path_or_video
+    wave, rate = decode_audio(path)
+    return numpy_to_audio(wave, rate)
+
+
+def filter_audio(wave, sample_rate: int, chain: list[tuple[str, str]]) -> "np.ndarray":
+    """Run float32 [C,T] through an FFmpeg audio filter chain, e.g. [("atempo", "0.5")]."""
+    av = _av()
+    graph = av.filter.Graph()
+    channels = wave.shape[0]
+    node = graph.add_abuffer(format="fltp", sample_rate=sample_rate, layout=_layout(channels),
+                             time_base=Fraction(1, sample_rate))
+    for name, args in chain + [("aformat", f"sample_fmts=fltp:sample_rates={sample_rate}")]:
+        nxt = graph.add(name, args)
+        node.link_to(nxt)
+        node = nxt
+    sink = graph.add("abuffersink")
+    node.link_to(sink)
+    graph.configure()
+    out = []
+
+    def drain():
+        while True:
+            try:
+                out.append(graph.pull())
+            except (av.BlockingIOError, av.EOFError):
+                return
+
+    for frame in _audio_frames(wave, sample_rate):
+        graph.push(frame)
+        drain()
+    graph.push(None)
+    drain()
+    return _frames_to_numpy(out, channels)
+
+
+def time_stretch(wave, sample_rate: int, speed: float) -> "np.ndarray":
+    """Pitch-preserving tempo change (FFmpeg atempo, chained since one atempo spans 0.5..2)."""
+    if abs(speed - 1.0) < 1e-6 or wave.shape[1] == 0:
+        return wave
+    chain, rest = [], float(speed)
+    while rest < 0.5:
+        chain.append(("atempo", "0.5"))
+        rest /= 0.5
+    while rest > 2.0:
+        chain.append(("atempo", "2.0"))
+        rest /= 2.0
+    chain.append(("atempo", f"{rest:.6f}"))
+    return filter_audio(wave, sample_rate, chain)
+
+
+def fit_length(wave, length: int):
+    """Trim or zero-pad [C,T] to exactly `length` samples."""
+    import numpy as np
+
+    if wave.shape[1] >= length:
+        return wave[:, :length]
+    return np.pad(wave, ((0, 0), (0, length - wave.shape[1])))
+
+
+def _resample(wave, rate: int, new_rate: int):
+    if rate == new_rate or wave.shape[1] == 0:
+        return wave
+    return filter_audio(wave, rate, [("aresample", str(new_rate))])
+
+
+# ---------------------------------------------------------------- writing
+def _reserve_check(path: Path) -> None:
+    # unique_output_path reserves a name with an empty file; anything with content is never replaced.
+    if path.exists() and path.stat().st_size > 0:
+        raise FileExistsError(f"{path} already exists; it is never overwritten.")
+
+
+def _part_path(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def write_audio(audio, path) -> Path:
+    """Write an AUDIO dict (or (wave [C,T], rate)) to WAV/FLAC/MP3/OGG by suffix; never overwrites."""
+    av = _av()
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in AUDIO_FORMATS:
+        raise ValueError(f"Unsupported audio format {suffix!r}; use one of {', '.join(AUDIO_FORMATS)}.")
+    _reserve_check(path)
+    wave, rate = audio_to_numpy(audio) if isinstance(audio, dict) else audio
+    encoder, fmt, rates = AUDIO_FORMATS[suffix]
+    if rates and rate not in rates:
+        target = min(rates, key=lambda r: (r < rate, abs(r - rate)))
+        wave, rate = _resample(wave, rate, target), target
+    if wave.shape[0] > 2 and suffix in (".mp3",):
+        wave = wave[:2]
+    part = _part_path(path)
+    try:
+        with av.open(str(part), "w", format=fmt) as container:
+            stream = container.add_stream(encoder, rate=rate, layout=_layout(wave.shape[0]))
+            _encode_audio(container, stream, wave, rate)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
+    return path
+
+
+class _AudioEncoder:
+    """Encodes a float32 [C,T] track in pieces, so audio packets interleave with the video's."""
+
+    def __init__(self, container, stream, wave, rate: int):
+        av = _av()
+        self.container, self.stream, self.wave, self.rate = container, stream, wave, rate
+        self.resampler = av.AudioResampler(format=stream.format.name, layout=stream.layout.name, rate=stream.rate)
+        self.frame_size = stream.codec_context.frame_size or 1024
+        self.pos = 0  # samples of `wave` consumed
+        self.pts = 0  # samples written, in the stream's rate
+
+    def _push(self, frames) -> None:
+        for f in frames:
+            f.pts = self.pts
+            self.pts += f.samples
+            self.container.mux(self.stream.encode(f))
+
+    def encode_until(self, sample: int) -> None:
+        """Encode up to `sample` (zero-padding past the end of the track)."""
+        import numpy as np
+
+        if sample <= self.pos:
+            return
+        piece = self.wave[:, self.pos:sample]
+        if piece.shape[1] < sample - self.pos:
+            piece = np.pad(piece, ((0, 0), (0, sample - self.pos - piece.shape[1])))
+        for frame in _audio_frames(piece, self.rate, frame_size=self.frame_size):
+            self._push(self.resampler.resample(frame))
+        self.pos = sample
+
+    def finish(self) -> None:
+        self._push(self.resampler.resample(None))
+        self.container.mux(self.stream.encode(None))
+
+
+def _encode_audio(container, stream, wave, rate: int) -> None:
+    encoder = _AudioEncoder(container, stream, wave, rate)
+    encoder.encode_until(wave.shape[1])
+    encoder.finish()
+
+
+def _even_pad(frames):
+    """Pad odd-sized frames by one replicated row/column: yuv420p needs even sizes, and no picture is lost."""
+    import numpy as np
+
+    h, w = frames.shape[1:3]
+    if h % 2 or w % 2:
+        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return frames
+
+
+def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | tuple | None = None,
+                codec: str = "h264", crf: int = 20, preset: str = "veryfast",
+                progress: "bridge.ProgressBar | None" = None) -> VideoFile:
+    """Encode uint8 [n,H,W,3] chunks into `path` (never overwriting), with audio cut to the picture's length.
+
+    The audio is trimmed or padded to exactly frames/fps seconds, so the mux is
+    frame-exact and the sound cannot drift from the picture.
+    """
+    av = _av()
+    if codec not in CODECS:
+        raise ValueError(f"Unknown codec {codec!r}; use one of {', '.join(CODECS)}.")
+    spec = CODECS[codec]
+    path = Path(path)
+    _reserve_check(path)
+    rate = Fraction(float(fps)).limit_denominator(1001)
+    if rate <= 0:
+        raise ValueError(f"fps must be positive; got {fps}.")
+    wave = sr = None
+    if audio is not None and spec["audio"]:
+        wave, sr = audio_to_numpy(audio) if isinstance(audio, dict) else audio
+        wave = wave[:2]  # AAC/Opus in these containers: mono or stereo
+        if spec["audio"] == "libopus" and sr != 48000:
+            wave, sr = _resample(wave, sr, 48000), 48000
+    part = _part_path(path)
+    n = 0
+    try:
+        with av.open(str(part), "w", format=spec["suffix"].lstrip(".")) as container:
+            vstream = aenc = None
+            for frames in chunks:
+                frames = _as_uint8_frames(frames, even=codec != "gif")
+                if vstream is None:
+                    vstream = _add_video_stream(container, spec, codec, rate, frames.shape[2], frames.shape[1], crf, preset)
+                    if wave is not None:
+                        astream = container.add_stream(spec["audio"], rate=sr, layout=_layout(wave.shape[0]))
+                        aenc = _AudioEncoder(container, astream, wave, sr)
+                elif frames.shape[1:3] != (vstream.height, vstream.width):
+                    raise ValueError(f"All frames must have one size; got {frames.shape[1:3]} after "
+                                     f"{(vstream.height, vstream.width)}.")
+                for img in frames:
+                    frame = _gif_frame(img) if codec == "gif" else av.VideoFrame.from_ndarray(img, format="rgb24")
+                    frame.pts = n
+                    n += 1
+                    container.mux(vstream.encode(frame))
+                if aenc is not None:
+                    aenc.encode_until(int(n * sr / rate))
+                if progress is not None:
+                    progress.update(len(frames))
+                else:
+                    bridge.check_interrupt()
+            if vstream is None or n == 0:
+                raise ValueError("No frames to write: the clip is empty.")
+            container.mux(vstream.encode(None))
+            if aenc is not None:
+                # Exactly frames/fps seconds of sound: trimmed or padded, never drifting.
+                aenc.encode_until(int(round(n * sr / rate)))
+                aenc.finish()
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
+    return probe(path)
+
+
+def _as_uint8_frames(frames, even: bool):
+    import numpy as np
+
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] not in (3, 4):
+        raise ValueError(f"Frames must be [n,H,W,3]; got shape {frames.shape}.")
+    if frames.dtype != np.uint8:
+        frames = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+    frames = frames[..., :3]
+    return _even_pad(frames) if even else frames
+
+
+def _gif_frame(img):
+    """rgb24 -> pal8 with an adaptive palette per frame (swscale has no rgb24->pal8)."""
+    import numpy as np
+    from PIL import Image
+
+    av = _av()
+    quant = Image.fromarray(img).quantize(256, method=Image.Quantize.FASTOCTREE)
+    palette = np.zeros((256, 4), np.uint8)
+    colours = np.array(quant.getpalette()[:768], np.uint8).reshape(-1, 3)
+    # PyAV (18.x) reads the pal8 palette rows as A,R,G,B bytes; tests check the colours round-trip.
+    palette[:, 0] = 255
+    palette[: len(colours), 1:] = colours
+    return av.VideoFrame.from_ndarray((np.asarray(quant), palette), format="pal8")
+
+
+def _add_video_stream(container, spec, codec, rate, width, height, crf, preset):
+    stream = container.add_stream(spec["encoder"], rate=rate)
+    stream.width, stream.height = width, height
+    stream.pix_fmt = spec["pix_fmt"]
+    stream.time_base = 1 / rate
+    if codec == "h264":
+        stream.options = {"crf": str(crf), "preset": preset}
+    elif codec == "vp9":
+        stream.options = {"crf": str(crf + 12), "b": "0", "deadline": "realtime", "cpu-used": "8"}
+    stream.thread_type = "AUTO"
+    return stream
+
+
+def temp_video_path(stem: str, codec: str = "h264") -> Path:
+    """A fresh path in the temp folder for an intermediate video (nodes pass files, not frames)."""
+    folder = bridge.temp_directory() / "animation_studio_video"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f"{stem}_", suffix=CODECS[codec]["suffix"], dir=folder)
+    os.close(fd)
+    return Path(name)
