@@ -1,0 +1,124 @@
+"""The pack as ComfyUI and pip see it: layout, exports, import hygiene."""
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_layout_as_the_design_card_asks():
+    for name in ["__init__.py", "nodes", "agent", "workflows", "web", "configs", "tests", "pyproject.toml",
+                 "README.md", "requirements.txt", ".ci/run"]:
+        assert (ROOT / name).exists(), name
+
+
+def test_pyproject_packaging():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["name"] == "comfyui-animation-studio"
+    assert meta["project"]["scripts"]["animation-studio"] == "animation_studio.agent.cli:main"
+    comfy = meta["tool"]["comfy"]
+    assert {"PublisherId", "DisplayName", "Icon"} <= set(comfy)
+    assert (ROOT / comfy["Icon"]).exists()
+    extras = meta["project"]["optional-dependencies"]
+    assert {"video", "face", "voice", "image", "dataset", "dev"} <= set(extras)
+    assert not any(d.startswith("torchvision") for deps in extras.values() for d in deps)
+
+
+def test_exports_for_comfyui():
+    import animation_studio as pack
+
+    assert pack.WEB_DIRECTORY == "./web"
+    assert pack.NODE_CLASS_MAPPINGS and set(pack.NODE_DISPLAY_NAME_MAPPINGS) <= set(pack.NODE_CLASS_MAPPINGS)
+    for key, cls in pack.NODE_CLASS_MAPPINGS.items():
+        assert key.startswith("AnimStudio_"), key
+        assert hasattr(cls, "INPUT_TYPES") and hasattr(cls, "RETURN_TYPES") and hasattr(cls, "FUNCTION"), key
+        assert callable(getattr(cls, cls.FUNCTION)), key
+        json.dumps(cls.INPUT_TYPES())  # /object_info must be able to serialise it
+
+
+def test_no_family_failed_to_import():
+    from animation_studio.nodes import FAMILY_ERRORS
+
+    assert FAMILY_ERRORS == {}
+
+
+def _fresh(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_import_loads_no_heavy_library():
+    heavy = ["torch", "cv2", "av", "diffusers", "transformers", "mediapipe", "scenedetect", "moviepy",
+             "insightface", "sam2", "llama_cpp", "langgraph", "piper", "dlib", "onnxruntime"]
+    loaded = json.loads(_fresh(
+        "import sys, json, animation_studio\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))"))
+    assert loaded == []
+
+
+def test_never_importable_as_top_level_nodes_or_agent():
+    out = _fresh("import animation_studio, sys; print('nodes' in sys.modules, 'agent' in sys.modules)")
+    assert out.split() == ["False", "False"]
+
+
+def test_loads_as_a_comfyui_custom_node_folder(tmp_path):
+    """ComfyUI imports custom_nodes/<folder>/__init__.py under the folder's name, with its own `nodes` module."""
+    code = (
+        "import importlib.util, sys, types\n"
+        "sys.modules['nodes'] = types.ModuleType('nodes')  # ComfyUI's own module must stay untouched\n"
+        f"spec = importlib.util.spec_from_file_location('comfyui-animation-studio', {str(ROOT / '__init__.py')!r},"
+        f" submodule_search_locations=[{str(ROOT)!r}])\n"
+        "m = importlib.util.module_from_spec(spec); sys.modules[spec.name] = m; spec.loader.exec_module(m)\n"
+        "print(len(m.NODE_CLASS_MAPPINGS), m.WEB_DIRECTORY, hasattr(sys.modules['nodes'], 'NODE_CLASS_MAPPINGS'))\n")
+    count, web, clobbered = _fresh(code).split()
+    assert int(count) > 0 and web == "./web" and clobbered == "False"
+
+
+def test_missing_optional_dependency_names_the_extra():
+    import pytest
+
+    from animation_studio.nodes import bridge
+
+    with pytest.raises(bridge.MissingDependency, match=r"comfyui-animation-studio\[video\]"):
+        bridge.require("surely_not_installed_module_xyz", "video")
+
+
+def test_missing_model_names_file_and_folder(studio_dirs):
+    import pytest
+
+    from animation_studio.nodes import bridge
+
+    with pytest.raises(bridge.MissingModel) as err:
+        bridge.find_model("sam2", "sam2_hiera_large.pt")
+    assert "sam2_hiera_large.pt" in str(err.value) and str(studio_dirs["models"] / "sam2") in str(err.value)
+    (studio_dirs["models"] / "sam2").mkdir()
+    (studio_dirs["models"] / "sam2" / "sam2_hiera_large.pt").write_bytes(b"x")
+    assert bridge.find_model("sam2", "sam2_hiera_large.pt").name == "sam2_hiera_large.pt"
+    assert bridge.list_models("sam2", (".pt",)) == ["sam2_hiera_large.pt"]
+    with pytest.raises(bridge.MissingModel, match="Invalid model name"):
+        bridge.find_model("sam2", "../../etc/passwd")
+
+
+def test_input_paths_stay_inside_the_input_folder(studio_dirs):
+    import pytest
+
+    from animation_studio.nodes import bridge
+
+    (studio_dirs["input"] / "clip.mp4").write_bytes(b"x")
+    assert bridge.safe_input_path("clip.mp4").name == "clip.mp4"
+    with pytest.raises(PermissionError, match="outside the input folder"):
+        bridge.safe_input_path("../../etc/passwd")
+    with pytest.raises(PermissionError):
+        bridge.safe_input_path("/etc/passwd")
+    with pytest.raises(FileNotFoundError):
+        bridge.safe_input_path("missing.mp4")
+
+
+def test_unique_output_paths_never_collide(studio_dirs):
+    from animation_studio.nodes import bridge
+
+    paths = {bridge.unique_output_path("take", ".wav", "voice") for _ in range(5)}
+    assert len(paths) == 5 and all(p.parent == studio_dirs["outputs"] / "voice" for p in paths)
