@@ -21,16 +21,19 @@ NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 FAMILY_ERRORS: dict[str, str] = {}
 
 for _family in FAMILIES:
-    if importlib.util.find_spec(f".{_family}", __name__) is None:
+    _spec = importlib.util.find_spec(f".{_family}", __name__)
+    if _spec is None or _spec.origin is None:  # not written yet (or a bare folder)
         continue
     try:
         _module = importlib.import_module(f".{_family}", __name__)
+        _classes = dict(_module.NODE_CLASS_MAPPINGS)
+        _names = dict(getattr(_module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
     except Exception as exc:  # noqa: BLE001 - one broken family must not hide the others
         FAMILY_ERRORS[_family] = f"{type(exc).__name__}: {exc}"
         log.error("Animation Studio: node family %r failed to load: %s", _family, exc)
         continue
-    for _key in _module.NODE_CLASS_MAPPINGS:
+    for _key in _classes:
         if _key in NODE_CLASS_MAPPINGS:
             raise RuntimeError(f"Node class {_key!r} is defined by two families")
-    NODE_CLASS_MAPPINGS.update(_module.NODE_CLASS_MAPPINGS)
-    NODE_DISPLAY_NAME_MAPPINGS.update(getattr(_module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
+    NODE_CLASS_MAPPINGS.update(_classes)
+    NODE_DISPLAY_NAME_MAPPINGS.update(_names)
