@@ -59,6 +59,7 @@ class VideoFile:
     has_audio: bool
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
+    variable_rate: bool = False  # the source was VFR; frames are served at `fps` regardless
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -136,6 +137,7 @@ def probe(path) -> VideoFile:
             has_audio=aud is not None,
             audio_sample_rate=int(aud.sample_rate) if aud is not None else None,
             audio_channels=int(aud.channels) if aud is not None else None,
+            variable_rate=variable,
         )
 
 
