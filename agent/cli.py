@@ -157,6 +157,18 @@ def cmd_convert(args) -> int:
     return EXIT_OK
 
 
+def cmd_to_ui(args) -> int:
+    engine = make_engine(args.engine)
+    graph = load_graph(args.workflow, engine.catalog())
+    checked = engine.validate(graph)
+    if not checked.ok and checked.error.get("type") == "invalid_prompt":
+        raise CLIError(f"{args.workflow}: {checked.summary()}", EXIT_INVALID)
+    from .ui_layout import api_to_ui
+
+    print(json.dumps(api_to_ui(graph, engine.catalog()), indent=1))
+    return EXIT_OK
+
+
 def cmd_run(args) -> int:
     engine = make_engine(args.engine)
     graph = apply_overrides(load_graph(args.workflow, engine.catalog()), args.set)
@@ -229,6 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("workflow")
     p.add_argument("--engine", default="embedded", help="whose catalog maps the widgets")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("to-ui", help="lay out an API graph as a UI workflow to drag into ComfyUI (stdout)")
+    p.add_argument("workflow")
+    p.add_argument("--engine", default="embedded", help="whose catalog names the widgets")
+    p.set_defaults(func=cmd_to_ui)
 
     p = sub.add_parser("run", help="run a workflow on the embedded engine or ComfyUI servers")
     p.add_argument("workflow")

@@ -1,0 +1,141 @@
+// Animation AI Studio — browser extension.
+// A "Director" sidebar tab (intent in, live plan/score log out, generated graph onto the canvas)
+// and audio/video previews on the pack's output nodes.
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const DIRECTOR_NODE = "AnimStudio_LLMDirector";
+const EVENT = "animation_studio.director";
+const state = { lastGraph: null, lastRun: null, log: [], listeners: new Set() };
+
+function viewUrl(entry) {
+  const q = new URLSearchParams({ filename: entry.filename, subfolder: entry.subfolder || "", type: entry.type || "output" });
+  return api.apiURL(`/view?${q}`);
+}
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "style") Object.assign(node.style, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return node;
+}
+
+function record(entry) {
+  state.log.push(entry);
+  if (entry.graph) state.lastGraph = entry.graph;
+  if (entry.run_id) state.lastRun = entry.run_id;
+  for (const fn of state.listeners) fn(entry);
+}
+
+function describe(entry) {
+  const it = entry.iteration != null ? `#${entry.iteration} ` : "";
+  let line = `${it}${entry.stage || "info"}: ${entry.text || ""}`;
+  if (entry.scores) line += "  " + Object.entries(entry.scores).map(([k, v]) => `${k}=${typeof v === "number" ? v.toFixed(2) : v}`).join(" ");
+  return line;
+}
+
+async function buildDirectorPrompt(form) {
+  const res = await api.fetchApi(`/object_info/${DIRECTOR_NODE}`);
+  const info = (await res.json())[DIRECTOR_NODE];
+  if (!info) throw new Error(`${DIRECTOR_NODE} is not installed on this server`);
+  const inputs = {};
+  for (const section of ["required", "optional"]) {
+    for (const [name, spec] of Object.entries(info.input[section] || {})) {
+      const [type, cfg = {}] = spec;
+      if (name in form && form[name] !== "") inputs[name] = form[name];
+      else if (section === "required" && cfg.default !== undefined) inputs[name] = cfg.default;
+      else if (section === "required" && Array.isArray(type)) inputs[name] = type[0];
+      else if (section === "required" && type === "COMBO") inputs[name] = (cfg.options || [])[0];
+    }
+  }
+  const prompt = { director: { class_type: DIRECTOR_NODE, inputs } };
+  if (!info.output_node) {
+    const slot = Math.max(0, (info.output || []).indexOf("STRING"));
+    prompt.report = { class_type: "AnimStudio_ShowJSON", inputs: { text: ["director", slot] } };
+  }
+  return prompt;
+}
+
+function renderPanel(root) {
+  root.innerHTML = "";
+  const intent = el("textarea", { rows: 4, placeholder: "e.g. Generate Luca saying 'Silenzio, Bruno!' with determination", "data-testid": "as-intent", style: { width: "100%" } });
+  const character = el("select", { "data-testid": "as-character" }, el("option", { value: "" }, "(from the intent)"));
+  const llm = el("input", { value: "", placeholder: "ollama:qwen2.5-coder | local | openai:URL#MODEL", "data-testid": "as-llm", style: { width: "100%" } });
+  const iterations = el("input", { type: "number", min: 1, max: 10, value: 3, "data-testid": "as-iterations", style: { width: "4em" } });
+  const log = el("pre", { "data-testid": "as-log", style: { whiteSpace: "pre-wrap", maxHeight: "50vh", overflow: "auto", fontSize: "12px", background: "rgba(0,0,0,.25)", padding: "6px" } });
+  const status = el("div", { "data-testid": "as-status" }, "idle");
+  const show = (entry) => { log.textContent += describe(entry) + "\n"; log.scrollTop = log.scrollHeight; status.textContent = entry.stage || "running"; };
+  state.log.forEach(show);
+  state.listeners.clear();
+  state.listeners.add(show);
+
+  api.fetchApi("/animation_studio/characters").then((r) => r.json()).then((data) => {
+    for (const c of data.characters || []) character.append(el("option", { value: c.name }, c.display_name || c.name));
+  }).catch(() => {});
+
+  const run = el("button", { "data-testid": "as-run", onclick: async () => {
+    try {
+      const prompt = await buildDirectorPrompt({ intent: intent.value, character: character.value, llm: llm.value, max_iterations: Number(iterations.value) });
+      const res = await api.fetchApi("/prompt", { method: "POST", body: JSON.stringify({ prompt, client_id: api.clientId }) });
+      const body = await res.json();
+      if (!res.ok) throw new Error(JSON.stringify(body.error || body));
+      record({ stage: "queued", text: `prompt ${body.prompt_id}` });
+    } catch (err) {
+      record({ stage: "error", text: String(err.message || err) });
+    }
+  } }, "Direct");
+  const load = el("button", { "data-testid": "as-load", onclick: async () => {
+    if (!state.lastGraph) return record({ stage: "error", text: "no generated graph yet" });
+    await app.loadApiJson(state.lastGraph, `director-${state.lastRun || "graph"}`);
+  } }, "Load graph on canvas");
+  const save = el("button", { "data-testid": "as-save", onclick: async () => {
+    const { workflow } = await app.graphToPrompt();
+    const name = `workflows/animation_studio_${state.lastRun || Date.now()}.json`;
+    const res = await api.storeUserData(name, workflow, { overwrite: false, stringify: true, throwOnError: false });
+    record({ stage: res && res.status === 409 ? "error" : "saved", text: res && res.status === 409 ? `${name} exists; not overwritten` : name });
+  } }, "Save as workflow");
+
+  root.append(
+    el("div", { style: { display: "flex", flexDirection: "column", gap: "6px", padding: "8px" } },
+      el("b", {}, "LLM Director"), intent,
+      el("label", {}, "Character ", character),
+      el("label", {}, "LLM ", llm),
+      el("label", {}, "Max iterations ", iterations),
+      el("div", { style: { display: "flex", gap: "4px", flexWrap: "wrap" } }, run, load, save),
+      status, log));
+}
+
+function addMediaPreview(node, message) {
+  const entries = [...(message.video || []), ...(message.audio || [])];
+  if (!entries.length) return;
+  const media = entries.map((entry) => {
+    const isVideo = (message.video || []).includes(entry);
+    return el(isVideo ? "video" : "audio", { src: viewUrl(entry), controls: "", loop: "", style: { width: "100%" } });
+  });
+  const box = el("div", { class: "animation-studio-preview" }, ...media);
+  const widget = node.widgets?.find((w) => w.name === "animation_studio_preview");
+  if (widget) { widget.element.replaceChildren(...box.childNodes); return; }
+  node.addDOMWidget("animation_studio_preview", "preview", box, { serialize: false });
+}
+
+app.registerExtension({
+  name: "animation_studio.director",
+  async setup() {
+    api.addEventListener(EVENT, (event) => record(event.detail || {}));
+    const tab = { id: "animation-studio-director", icon: "pi pi-video", title: "Director", tooltip: "Animation Studio — LLM Director", type: "custom", render: renderPanel };
+    if (app.extensionManager?.registerSidebarTab) app.extensionManager.registerSidebarTab(tab);
+    window.animationStudio = { state, buildDirectorPrompt, record };
+  },
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!nodeData.name?.startsWith("AnimStudio_")) return;
+    const onExecuted = nodeType.prototype.onExecuted;
+    nodeType.prototype.onExecuted = function (message) {
+      onExecuted?.apply(this, arguments);
+      if (message) addMediaPreview(this, message);
+    };
+  },
+});
