@@ -319,14 +319,14 @@ def read_audio(path_or_video) -> dict:
     return numpy_to_audio(wave, rate)
 
 
-def filter_audio(wave, sample_rate: int, chain: list[tuple[str, str]]) -> "np.ndarray":
-    """Run float32 [C,T] through an FFmpeg audio filter chain, e.g. [("atempo", "0.5")]."""
+def filter_audio(wave, sample_rate: int, chain: list[tuple[str, str]], out_rate: int | None = None) -> "np.ndarray":
+    """Run float32 [C,T] through an FFmpeg audio filter chain, e.g. [("atempo", "0.5")]; out_rate if it resamples."""
     av = _av()
     graph = av.filter.Graph()
     channels = wave.shape[0]
     node = graph.add_abuffer(format="fltp", sample_rate=sample_rate, layout=_layout(channels),
                              time_base=Fraction(1, sample_rate))
-    for name, args in chain + [("aformat", f"sample_fmts=fltp:sample_rates={sample_rate}")]:
+    for name, args in chain + [("aformat", f"sample_fmts=fltp:sample_rates={out_rate or sample_rate}")]:
         nxt = graph.add(name, args)
         node.link_to(nxt)
         node = nxt
@@ -374,10 +374,10 @@ def fit_length(wave, length: int):
     return np.pad(wave, ((0, 0), (0, length - wave.shape[1])))
 
 
-def _resample(wave, rate: int, new_rate: int):
+def resample(wave, rate: int, new_rate: int):
     if rate == new_rate or wave.shape[1] == 0:
         return wave
-    return filter_audio(wave, rate, [("aresample", str(new_rate))])
+    return filter_audio(wave, rate, [("aresample", str(new_rate))], out_rate=new_rate)
 
 
 # ---------------------------------------------------------------- writing
@@ -405,7 +405,7 @@ def write_audio(audio, path) -> Path:
     encoder, fmt, rates = AUDIO_FORMATS[suffix]
     if rates and rate not in rates:
         target = min(rates, key=lambda r: (r < rate, abs(r - rate)))
-        wave, rate = _resample(wave, rate, target), target
+        wave, rate = resample(wave, rate, target), target
     if wave.shape[0] > 2 and suffix in (".mp3",):
         wave = wave[:2]
     part = _part_path(path)
@@ -492,7 +492,7 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
         wave, sr = audio_to_numpy(audio) if isinstance(audio, dict) else audio
         wave = wave[:2]  # AAC/Opus in these containers: mono or stereo
         if spec["audio"] == "libopus" and sr != 48000:
-            wave, sr = _resample(wave, sr, 48000), 48000
+            wave, sr = resample(wave, sr, 48000), 48000
     part = _part_path(path)
     n = 0
     try:

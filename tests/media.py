@@ -1,14 +1,12 @@
 """Small real media made on the fly for tests (no files checked in, no downloads).
 
-    from tests_media import make_test_clip, make_tone   # see below for the import line
+    sys.path.insert(0, str(Path(__file__).parent)); import media   # tests/ is not a package
+    from media import make_test_clip, make_tone
     clip = make_test_clip(tmp_path / "clip.mp4", seconds=2, fps=12, size=(160, 120), with_audio=True, scene_changes=[1.0])
     audio = make_tone(seconds=1.0, sample_rate=16000)               # an AUDIO dict
     make_tone(seconds=1.0, path=tmp_path / "tone.wav")              # a file
 
-Import it in a test with `from tests.media import ...` only when tests/ is a
-package; with pytest's importlib mode use
-`importlib.util.spec_from_file_location` or simply
-`sys.path.insert(0, str(Path(__file__).parent))` then `import media`.
+(pytest runs with --import-mode=importlib, so tests/ is not on sys.path by itself.)
 Everything is written through PyAV (the pack's one video backend).
 """
 from __future__ import annotations
