@@ -86,7 +86,9 @@ def spec_from_info(name: str, info: dict) -> NodeSpec:
         names = list(order.get(section) or entries.keys())
         names += [n for n in entries if n not in names]
         for input_name in names:
-            if input_name in entries:
+            # A hidden entry never shadows a visible input of the same name (V3 nodes have both a
+            # "prompt" input and the hidden PROMPT); ComfyUI's get_input_info looks in required first.
+            if input_name in entries and not (section == "hidden" and input_name in inputs):
                 inputs[input_name] = parse_input(input_name, entries[input_name], section)
     outputs = [o if isinstance(o, str) else "COMBO" for o in (info.get("output") or [])]
     output_names = list(info.get("output_name") or outputs)

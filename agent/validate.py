@@ -12,7 +12,12 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import Catalog, InputSpec
+from .catalog import Catalog, InputSpec, NodeSpec, parse_input
+
+MATCH_TYPE = "COMFY_MATCHTYPE_V3"
+AUTOGROW_TYPE = "COMFY_AUTOGROW_V3"
+DYNAMIC_COMBO_TYPE = "COMFY_DYNAMICCOMBO_V3"
+DYNAMIC_SLOT_TYPE = "COMFY_DYNAMICSLOT_V3"
 
 
 class GraphError(ValueError):
@@ -62,6 +67,8 @@ def types_match(received: str, expected: str) -> bool:
     """ComfyUI's validate_node_input: '*' matches anything, comma lists match on overlap."""
     if received == expected or "*" in (received, expected):
         return True
+    if MATCH_TYPE in (received, expected):  # ComfyUI leaves V3 MatchType checks to the frontend
+        return True
     if not isinstance(received, str) or not isinstance(expected, str):
         return False
     r = {t.strip() for t in received.split(",")}
@@ -80,6 +87,8 @@ def _err(kind: str, message: str, details: str = "", input_name: str | None = No
 
 def _coerce(spec: InputSpec, name: str, value: Any) -> tuple[Any, dict | None]:
     kind = spec.type
+    if isinstance(value, dict) and "__value__" in value:  # a wrapped list widget value
+        value = value["__value__"]
     try:
         if kind == "INT":
             value = int(value)
@@ -240,7 +249,7 @@ def _validate_node(node_id: str, node: dict, graph: dict, catalog: Catalog) -> l
     errs: list[dict] = []
     literal_names = {n for n, v in inputs.items() if not is_link(v)}
     custom_names, custom_error = _custom_validation(catalog.classes.get(spec.name), inputs, literal_names)
-    for name, ispec in spec.inputs.items():
+    for name, ispec in finalized_inputs(spec, inputs).items():
         if ispec.section == "hidden":
             continue
         if name not in inputs:
@@ -285,6 +294,55 @@ def _validate_node(node_id: str, node: dict, graph: dict, catalog: Catalog) -> l
     if custom_error:
         errs.append(_err("custom_validation_failed", "Custom validation failed for node", custom_error))
     return errs
+
+
+def finalized_inputs(spec: NodeSpec, live: dict) -> dict[str, InputSpec]:
+    """The inputs ComfyUI validates for this node: V3 dynamic inputs (autogrow, dynamic combo,
+    dynamic slot) expand by what the graph gives, named "<parent>.<child>", as
+    comfy_api/latest/_io.py get_finalized_class_inputs does."""
+    dynamic = (AUTOGROW_TYPE, DYNAMIC_COMBO_TYPE, DYNAMIC_SLOT_TYPE)
+    if not any(i.type in dynamic for i in spec.inputs.values()):
+        return spec.inputs
+    out: dict[str, InputSpec] = {}
+
+    def add(section: str, name: str, ispec: InputSpec, prefix: list[str]) -> None:
+        path = prefix + [name]
+        key = ".".join(path)
+        config = ispec.config
+        if ispec.type == AUTOGROW_TYPE:
+            template = config.get("template") or {}
+            first = next((raw for group in (template.get("input") or {}).values() for raw in group.values()), None)
+            names = template.get("names") or [f"{template.get('prefix', '')}{i}" for i in range(int(template.get("max", 0)))]
+            low = int(template.get("min", 0))
+            for index, child in enumerate(names):
+                if first is not None and ".".join(path + [child]) in live:
+                    child_section = "required" if index < low else "optional"
+                    add(child_section, child, parse_input(child, first, child_section), path)
+        elif ispec.type == DYNAMIC_COMBO_TYPE:
+            options = config.get("options") or []
+            chosen = next((o for o in options if isinstance(o, dict) and o.get("key") == live.get(key)), None)
+            if key in live and chosen is not None:
+                expand(chosen.get("inputs") or {}, path)
+            # ComfyUI does not check the key itself; a combo of the keys is the closest literal check.
+            out[key] = InputSpec(key, "COMBO", config, section, tuple(o.get("key") for o in options if isinstance(o, dict)))
+        elif ispec.type == DYNAMIC_SLOT_TYPE:
+            if key in live:
+                expand(config.get("inputs") or {}, path)
+                out[key] = InputSpec(key, str(config.get("slotType") or "*"), config, section)
+        else:
+            out[key] = ispec if not prefix else InputSpec(key, ispec.type, ispec.config, section, ispec.options)
+
+    def expand(groups: dict, prefix: list[str]) -> None:
+        for section in ("required", "optional"):
+            for name, raw in (groups.get(section) or {}).items():
+                add(section, name, parse_input(name, raw, section), prefix)
+
+    for name, ispec in spec.inputs.items():
+        if ispec.section == "hidden":
+            out[name] = ispec
+        else:
+            add(ispec.section, name, ispec, [])
+    return out
 
 
 def _dependent_outputs(graph: dict, node_id: str, outputs: list[str]) -> list[str]:
