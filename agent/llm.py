@@ -14,6 +14,7 @@ with the validation error (bounded retries), because small models often slip.
 """
 from __future__ import annotations
 
+import atexit
 import base64
 import importlib.util
 import json
@@ -510,7 +511,15 @@ class OpenAICompatibleBackend(_Backend):
 
 # ---------------------------------------------------------------- embedded local model
 _LOCAL_MODELS: dict[tuple[str, int], Any] = {}
-_LOCAL_LOCK = threading.Lock()  # one llama.cpp context is not safe to share between threads
+_LOCAL_LOCK = threading.RLock()  # one llama.cpp context is not safe to share between threads
+
+
+@atexit.register
+def _close_local_models() -> None:
+    # Closing before interpreter teardown avoids llama.cpp's noisy __del__ at exit.
+    for model in _LOCAL_MODELS.values():
+        model.close()
+    _LOCAL_MODELS.clear()
 
 
 def packaged_local_model() -> Path:
@@ -539,6 +548,29 @@ def resolve_local_model(name: str | None) -> Path:
         raise LLMModelMissing(f"Local model '{name}' not found: {exc}") from None
 
 
+def _deadline_llama_class(llama_cpp):
+    """Llama whose completions also stop at `self.deadline`.
+
+    create_chat_completion() takes no stopping criteria, but the chat handler calls
+    create_completion(), which does: inject one there. Exceptions raised in a logits
+    processor are swallowed by llama.cpp's C callback, so a stopping criterion is the
+    only clean way to end a generation at its timeout."""
+    class DeadlineLlama(llama_cpp.Llama):
+        deadline: float | None = None
+        hit_deadline = False
+
+        def _past_deadline(self, _input_ids, _logits) -> bool:
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                self.hit_deadline = True
+            return self.hit_deadline
+
+        def create_completion(self, *args, stopping_criteria=None, **kwargs):
+            criteria = llama_cpp.StoppingCriteriaList([*(stopping_criteria or []), self._past_deadline])
+            return super().create_completion(*args, stopping_criteria=criteria, **kwargs)
+
+    return DeadlineLlama
+
+
 def _load_llama(path: Path, n_ctx: int):
     key = (str(path), n_ctx)
     with _LOCAL_LOCK:
@@ -548,7 +580,7 @@ def _load_llama(path: Path, n_ctx: int):
             except bridge.MissingDependency as exc:
                 raise LLMUnavailable(f"{exc} (or run `bash .ci/install.d/local-llm.sh`, which builds it)") from None
             try:
-                _LOCAL_MODELS[key] = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_threads=LOCAL_THREADS,
+                _LOCAL_MODELS[key] = _deadline_llama_class(llama_cpp)(model_path=str(path), n_ctx=n_ctx, n_threads=LOCAL_THREADS,
                                                      n_threads_batch=LOCAL_THREADS, seed=0, verbose=False)
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"llama.cpp could not load the model {path}: {exc}") from None
@@ -571,26 +603,20 @@ class LocalBackend(_Backend):
 
     def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
         llm = _load_llama(self.path, self.n_ctx)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        timed_out = []
-
-        def past_deadline(_tokens, _logits) -> bool:
-            if deadline is not None and time.monotonic() > deadline:
-                timed_out.append(True)
-                return True
-            return False
-
-        kwargs: dict[str, Any] = {"messages": messages, "temperature": temperature, "max_tokens": max_tokens,
-                                  "seed": 0, "stopping_criteria": [past_deadline]}
+        kwargs: dict[str, Any] = {"messages": messages, "temperature": temperature, "max_tokens": max_tokens, "seed": 0}
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         with _LOCAL_LOCK:
+            llm.deadline = None if timeout is None else time.monotonic() + timeout
+            llm.hit_deadline = False
             try:
                 result = llm.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. "Requested tokens (9000) exceed context window of 8192"
                 raise LLMError(f"The local model '{self.model}' refused the request: {exc}") from None
-        if timed_out:
-            raise LLMTimeout(f"The local model '{self.model}' did not finish within the {timeout:g} s timeout.")
+            finally:
+                llm.deadline = None
+            if llm.hit_deadline:
+                raise LLMTimeout(f"The local model '{self.model}' did not finish within the {timeout:g} s timeout.")
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         return _Completion(text=choice["message"].get("content") or "",
