@@ -2,9 +2,11 @@
 
 Protocol (ComfyUI server.py / main.py): POST /prompt with a client_id, follow
 /ws?clientId= for progress, wait for `executing` with node null (history is
-written only then), read /history/{id}, download outputs with /view. Each
-prompt goes to the least-busy server (/queue); a server that dies mid-run is
-reported as such and the prompt is retried once on another server.
+written only then; `execution_success` comes before it), read /history/{id},
+download outputs with /view. Each prompt goes to the least-busy server
+(/queue plus what this engine has in flight there); a server that refuses,
+times out or dies mid-run is reported as such and the prompt is retried once on
+another server.
 """
 from __future__ import annotations
 
@@ -13,52 +15,73 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Callable
+from pathlib import Path, PurePosixPath
 
 from .catalog import Catalog
 from .engine import EventHook, RunResult
 from .validate import ValidationResult, validate_graph
 
+# ServerError kinds after which the same prompt may run on another server.
+RETRYABLE = {"server_unreachable", "server_timeout", "server_died"}
+
 
 class ServerError(RuntimeError):
-    """A ComfyUI server refused, timed out or died; the message names the server."""
+    """A ComfyUI server refused, timed out, answered badly or died; the message names the server."""
+
+    def __init__(self, message: str, kind: str = "server_error"):
+        super().__init__(message)
+        self.kind = kind  # server_unreachable | server_timeout | server_died | server_error
 
 
 class ComfyServer:
-    """A thin client of one ComfyUI server."""
+    """A thin client of one ComfyUI server (one HTTP session per thread: run_many calls it from several)."""
 
     def __init__(self, url: str, timeout: float = 30.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
-        import requests
+        self._local = threading.local()
 
-        self.http = requests.Session()
+    @property
+    def http(self):
+        if not hasattr(self._local, "session"):
+            import requests
+
+            self._local.session = requests.Session()
+        return self._local.session
 
     def _request(self, method: str, path: str, **kwargs):
         import requests
 
+        timeout = kwargs.pop("timeout", self.timeout)
         try:
-            response = self.http.request(method, self.url + path, timeout=kwargs.pop("timeout", self.timeout), **kwargs)
+            return self.http.request(method, self.url + path, timeout=timeout, **kwargs)
         except requests.Timeout:
-            raise ServerError(f"ComfyUI server {self.url} did not answer {method} {path} within {self.timeout:.0f} s") from None
+            raise ServerError(f"ComfyUI server {self.url} did not answer {method} {path} within {timeout:.0f} s",
+                              "server_timeout") from None
         except requests.ConnectionError:
             raise ServerError(f"ComfyUI server {self.url} is not reachable (start it with `python main.py "
-                              f"--listen` or check the address)") from None
-        return response
+                              f"--listen` or check the address)", "server_unreachable") from None
 
-    def get_json(self, path: str) -> dict:
-        response = self._request("GET", path)
+    def get_json(self, path: str, **kwargs) -> dict:
+        response = self._request("GET", path, **kwargs)
         if response.status_code != 200:
             raise ServerError(f"ComfyUI server {self.url}: GET {path} answered HTTP {response.status_code}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise ServerError(f"ComfyUI server {self.url}: GET {path} answered something that is not JSON") from None
 
     def object_info(self) -> dict:
         return self.get_json("/object_info")
 
-    def busy(self) -> int:
-        queue = self.get_json("/queue")
-        return len(queue.get("queue_running", [])) + len(queue.get("queue_pending", []))
+    def queue(self) -> dict:
+        return self.get_json("/queue")
+
+    @staticmethod
+    def queued_prompt_ids(queue: dict) -> list[str]:
+        """Prompt ids in a /queue answer (items are [number, prompt_id, prompt, extra_data, outputs])."""
+        items = list(queue.get("queue_running", [])) + list(queue.get("queue_pending", []))
+        return [str(item[1]) for item in items if isinstance(item, (list, tuple)) and len(item) > 1]
 
     def submit(self, graph: dict, client_id: str, prompt_id: str, extra_data: dict | None = None) -> dict:
         body = {"prompt": graph, "client_id": client_id, "prompt_id": prompt_id, "extra_data": extra_data or {}}
@@ -68,6 +91,8 @@ class ComfyServer:
         except ValueError:
             raise ServerError(f"ComfyUI server {self.url}: POST /prompt answered HTTP {response.status_code} "
                               f"with no JSON") from None
+        if not isinstance(data, dict):
+            raise ServerError(f"ComfyUI server {self.url}: POST /prompt answered {type(data).__name__}, not an object")
         data["_status"] = response.status_code
         return data
 
@@ -93,16 +118,26 @@ class ComfyServer:
         return f"{data['subfolder']}/{data['name']}" if data.get("subfolder") else data["name"]
 
     def interrupt(self, prompt_id: str | None = None) -> None:
+        """Stop `prompt_id` if it is running, and take it off the queue if it is still waiting."""
         self._request("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
+        if prompt_id:
+            self._request("POST", "/queue", json={"delete": [prompt_id]})
 
     def connect_ws(self, client_id: str):
         import websocket
 
-        ws_url = self.url.replace("http://", "ws://").replace("https://", "wss://") + f"/ws?clientId={client_id}"
+        ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + f"/ws?clientId={client_id}"
         try:
             return websocket.create_connection(ws_url, timeout=self.timeout)
+        except websocket.WebSocketTimeoutException:
+            raise ServerError(f"ComfyUI server {self.url} did not open its websocket within {self.timeout:.0f} s",
+                              "server_timeout") from None
+        except ConnectionRefusedError:
+            raise ServerError(f"ComfyUI server {self.url} is not reachable (connection refused)",
+                              "server_unreachable") from None
         except (OSError, websocket.WebSocketException) as exc:
-            raise ServerError(f"ComfyUI server {self.url}: websocket connection failed ({exc})") from None
+            raise ServerError(f"ComfyUI server {self.url}: websocket connection failed ({exc})",
+                              "server_unreachable") from None
 
 
 class ServerEngine:
@@ -110,9 +145,10 @@ class ServerEngine:
 
     name = "comfyui"
 
-    def __init__(self, urls: list[str] | str, timeout: float | None = None, request_timeout: float = 30.0):
+    def __init__(self, urls: list[str] | str, timeout: float | None = None, request_timeout: float = 30.0,
+                 silence_probe_s: float = 5.0):
         if isinstance(urls, str):
-            urls = [u for u in urls.split(",") if u]
+            urls = [u.strip() for u in urls.split(",") if u.strip()]
         if not urls:
             raise ValueError("no ComfyUI server URL given")
         if timeout is None:
@@ -121,8 +157,10 @@ class ServerEngine:
             timeout = load_settings().comfyui.timeout_s
         self.servers = [ComfyServer(u, request_timeout) for u in urls]
         self.timeout = timeout
+        self.silence_probe_s = silence_probe_s  # how long the websocket may be silent before we ask /queue
         self._catalog: Catalog | None = None
-        self._active: dict[str, ComfyServer] = {}
+        self._active: dict[str, ComfyServer] = {}  # prompt id -> server running it
+        self._reserved: dict[str, int] = {}  # server url -> prompts picked for it but not yet finished
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -139,29 +177,43 @@ class ServerEngine:
                 except ServerError as exc:
                     errors.append(str(exc))
             else:
-                raise ServerError("; ".join(errors))
+                raise ServerError("; ".join(errors), "server_unreachable")
         return self._catalog
 
     def validate(self, graph: dict) -> ValidationResult:
         return validate_graph(graph, self.catalog())
 
     # ------------------------------------------------------------ scheduling
+    def _load(self, server: ComfyServer) -> int:
+        """Prompts queued there by others, plus those this engine picked it for (ours counted once)."""
+        ours = {pid for pid, s in self._active.items() if s is server}
+        others = [pid for pid in server.queued_prompt_ids(server.queue()) if pid not in ours]
+        return len(others) + self._reserved.get(server.url, 0)
+
     def _pick(self, exclude: set[str] = frozenset()) -> ComfyServer:
-        loads = []
-        for server in self.servers:
-            if server.url in exclude:
-                continue
-            try:
-                loads.append((server.busy(), len([s for s in self._active.values() if s is server]), server))
-            except ServerError:
-                continue
-        if not loads:
-            tried = ", ".join(s.url for s in self.servers)
-            raise ServerError(f"no ComfyUI server is reachable ({tried})")
-        loads.sort(key=lambda item: (item[0] + item[1]))
-        return loads[0][2]
+        """The least-busy reachable server, reserved at once so parallel runs spread out."""
+        with self._lock:
+            loads = []
+            for index, server in enumerate(self.servers):
+                if server.url in exclude:
+                    continue
+                try:
+                    loads.append((self._load(server), index, server))
+                except ServerError:
+                    continue
+            if not loads:
+                tried = ", ".join(s.url for s in self.servers)
+                raise ServerError(f"no ComfyUI server is reachable ({tried})", "server_unreachable")
+            server = min(loads, key=lambda item: item[:2])[2]
+            self._reserved[server.url] = self._reserved.get(server.url, 0) + 1
+            return server
+
+    def _release(self, server: ComfyServer) -> None:
+        with self._lock:
+            self._reserved[server.url] = max(0, self._reserved.get(server.url, 0) - 1)
 
     def interrupt(self) -> None:
+        """Stop every prompt this engine has running or waiting, on every server."""
         with self._lock:
             active = list(self._active.items())
         for prompt_id, server in active:
@@ -171,34 +223,55 @@ class ServerEngine:
                 pass
 
     def put_input(self, path: str | Path) -> str:
-        """Upload a local file to every server's input folder; returns the name graphs use."""
-        names = {server.upload_image(Path(path)) for server in self.servers}
+        """Upload a local file to every reachable server's input folder; returns the name graphs use."""
+        names, errors = set(), []
+        for server in self.servers:
+            try:
+                names.add(server.upload_image(Path(path)))
+            except ServerError as exc:
+                errors.append(str(exc))
+        if not names:
+            raise ServerError("; ".join(errors), "server_unreachable")
+        if len(names) > 1:
+            raise ServerError(f"the servers stored {Path(path).name} under different names {sorted(names)}; "
+                              f"remove the older copies from their input folders")
         return names.pop()
 
     # ------------------------------------------------------------ running
     def run(self, graph: dict, run_dir: str | Path | None = None, on_event: EventHook | None = None,
             run_id: str | None = None, extra_data: dict | None = None) -> RunResult:
         run_id = run_id or uuid.uuid4().hex[:12]
+        started = time.perf_counter()
         tried: set[str] = set()
-        last: RunResult | None = None
+        failures: list[str] = []
+        result: RunResult | None = None
         for _ in range(min(2, len(self.servers))):
             try:
                 server = self._pick(tried)
             except ServerError as exc:
-                result = last or RunResult(run_id=run_id, engine=self.name)
-                if last is None:
-                    result.status, result.error = "error", {"type": "server_unreachable", "message": str(exc)}
-                return result
+                if result is None:
+                    result = RunResult(run_id=run_id, engine=self.describe())
+                    result.status, result.error = "error", {"type": exc.kind, "message": str(exc)}
+                break
             tried.add(server.url)
-            last = self._run_on(server, graph, run_dir, on_event, run_id, extra_data)
-            if not (last.error and last.error.get("type") == "server_died"):
-                return last
-        return last
+            try:
+                result = self._run_on(server, graph, run_dir, on_event, run_id, extra_data)
+            finally:
+                self._release(server)
+            if not (result.error and result.error.get("type") in RETRYABLE):
+                break
+            failures.append(result.error["message"])
+        if result.error and len(failures) > 1:
+            result.error["message"] = "; then ".join(failures)
+        result.seconds = time.perf_counter() - started
+        return result
 
     def run_many(self, graphs: list[dict], run_dirs: list[Path] | None = None, on_event: EventHook | None = None,
                  max_parallel: int | None = None) -> list[RunResult]:
         """Spread several graphs over the servers; one server failing does not lose the others' results."""
         run_dirs = run_dirs or [None] * len(graphs)
+        if len(run_dirs) != len(graphs):
+            raise ValueError(f"run_many: {len(graphs)} graphs but {len(run_dirs)} run folders")
         workers = max_parallel or max(1, len(self.servers))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             futures = [pool.submit(self.run, g, d, on_event) for g, d in zip(graphs, run_dirs)]
@@ -211,35 +284,41 @@ class ServerEngine:
         prompt_id = str(uuid.uuid4())
         client_id = uuid.uuid4().hex
         try:
+            # The websocket first: events go only to a client connected before they are sent.
             ws = server.connect_ws(client_id)
         except ServerError as exc:
-            result.status, result.error = "error", {"type": "server_died", "message": str(exc)}
+            result.status, result.error = "error", {"type": exc.kind, "message": str(exc)}
             return result
         try:
             answer = server.submit(graph, client_id, prompt_id, extra_data)
+            result.node_errors = answer.get("node_errors") or {}
             if answer["_status"] != 200 or answer.get("error"):
                 result.status = "invalid"
-                result.error = answer.get("error") or {"type": "http_error", "message": f"HTTP {answer['_status']}"}
-                if isinstance(result.error, str):
-                    result.error = {"type": "invalid_prompt", "message": result.error}
-                result.node_errors = answer.get("node_errors") or {}
+                error = answer.get("error") or {"type": "http_error", "message": f"HTTP {answer['_status']}"}
+                result.error = {"type": "invalid_prompt", "message": error} if isinstance(error, str) else error
                 return result
             prompt_id = answer.get("prompt_id", prompt_id)
             with self._lock:
                 self._active[prompt_id] = server
             self._follow(ws, server, prompt_id, result, emit, started)
         except ServerError as exc:
-            result.status, result.error = "error", {"type": "server_died", "message": str(exc)}
+            kind = "server_died" if exc.kind == "server_unreachable" and result.executed else exc.kind
+            result.status, result.error = "error", {"type": kind, "message": str(exc)}
             return result
         finally:
             with self._lock:
                 self._active.pop(prompt_id, None)
             try:
                 ws.close()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - closing a dead socket may fail in many ways
                 pass
-        self._collect(server, prompt_id, result, run_dir)
-        result.seconds = time.perf_counter() - started
+        if result.error and result.error.get("type") == "timeout":
+            return result
+        try:
+            self._collect(server, prompt_id, result, run_dir)
+        except ServerError as exc:
+            result.status = "error"
+            result.error = result.error or {"type": "server_died", "message": f"outputs lost: {exc}"}
         return result
 
     def _follow(self, ws, server: ComfyServer, prompt_id: str, result: RunResult, emit: EventHook,
@@ -248,29 +327,43 @@ class ServerEngine:
 
         node_started: dict[str, float] = {}
         current = None
-        ws.settimeout(5.0)
+        ws.settimeout(self.silence_probe_s)
         while True:
             if time.perf_counter() - started > self.timeout:
-                server.interrupt(prompt_id)
+                try:
+                    server.interrupt(prompt_id)
+                except ServerError:
+                    pass
                 result.status = "error"
-                result.error = {"type": "timeout", "message": f"run did not finish within {self.timeout:.0f} s on {server.url}"}
+                result.error = {"type": "timeout",
+                                "message": f"run did not finish within {self.timeout:.0f} s on {server.url} "
+                                           f"(interrupted there)"}
                 return
             try:
                 frame = ws.recv()
             except websocket.WebSocketTimeoutException:
-                # Silence is normal during a long node; make sure the server is still alive.
+                # Silence is normal during a long node; make sure the server is still alive and still has it.
                 try:
-                    server.get_json("/queue")
-                except ServerError:
-                    raise ServerError(f"ComfyUI server {server.url} stopped responding during the run") from None
+                    waiting = prompt_id in server.queued_prompt_ids(server.queue())
+                except ServerError as exc:
+                    raise ServerError(f"ComfyUI server {server.url} stopped responding during the run ({exc})",
+                                      "server_died") from None
+                if not waiting and server.history(prompt_id):
+                    # We missed the final `executing` (e.g. a websocket hiccup): history is complete.
+                    if result.status == "pending":
+                        result.status = "success"
+                    return
                 continue
             except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
                 raise ServerError(f"ComfyUI server {server.url} closed the connection during the run "
-                                  f"(did it crash?)") from None
+                                  f"(did it crash?)", "server_died") from None
             if isinstance(frame, bytes):
                 continue  # binary previews
-            message = json.loads(frame)
-            kind, data = message.get("type"), message.get("data", {})
+            try:
+                message = json.loads(frame)
+            except ValueError:
+                continue
+            kind, data = message.get("type"), message.get("data") or {}
             if data.get("prompt_id") not in (None, prompt_id):
                 continue
             if kind == "executing":
@@ -290,41 +383,55 @@ class ServerEngine:
                 result.cached.extend(data.get("nodes", []))
             elif kind == "execution_error":
                 result.status = "error"
-                result.error = {"type": "execution_error", **{k: v for k, v in data.items()}}
-                result.error["message"] = data.get("exception_message", "")
-                result.error["traceback"] = data.get("traceback")
+                result.error = {"type": "execution_error", **data,
+                                "message": data.get("exception_message", ""), "traceback": data.get("traceback")}
             elif kind == "execution_interrupted":
                 result.status = "interrupted"
                 result.error = {"type": "execution_interrupted", **data, "message": "interrupted"}
-            elif kind == "executed":
-                result.outputs[data["node"]] = data.get("output") or {}
+            elif kind == "executed" and data.get("node") is not None:
+                result.outputs[str(data["node"])] = data.get("output") or {}
             emit(kind, data)
 
     def _collect(self, server: ComfyServer, prompt_id: str, result: RunResult, run_dir) -> None:
-        try:
-            history = server.history(prompt_id)
-        except ServerError as exc:
-            result.error = result.error or {"type": "history_unavailable", "message": str(exc)}
-            return
+        history = server.history(prompt_id)
         status = history.get("status", {})
         if status.get("status_str") == "error" and result.status == "success":
             result.status = "error"
+            result.error = result.error or {"type": "execution_error", "message": "the server's history says error"}
         for node_id, ui in (history.get("outputs") or {}).items():
-            result.outputs[node_id] = ui
+            result.outputs[str(node_id)] = ui
         if run_dir is None:
             return
         out_dir = Path(run_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         result.output_dir = str(out_dir)
-        for ui in result.outputs.values():
-            for entries in ui.values():
-                for entry in entries if isinstance(entries, list) else []:
-                    if isinstance(entry, dict) and "filename" in entry and entry.get("type") == "output":
-                        target = out_dir / entry.get("subfolder", "") / entry["filename"]
-                        if target.exists():
-                            continue
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = target.with_name(target.name + ".part")
-                        tmp.write_bytes(server.view(entry))
-                        tmp.replace(target)
-                        result.files.append(str(target))
+        for entry in _file_entries(result.outputs):
+            target = _download_target(out_dir, entry)
+            tmp = target.with_name(target.name + ".part")
+            tmp.write_bytes(server.view(entry))
+            tmp.replace(target)
+            result.files.append(str(target))
+
+
+def _file_entries(outputs: dict[str, dict]):
+    """The {filename, subfolder, type: output} entries of every node's ui dict (previews in temp are skipped)."""
+    for ui in outputs.values():
+        for entries in (ui or {}).values():
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and entry.get("filename") and entry.get("type", "output") == "output":
+                    yield entry
+
+
+def _download_target(out_dir: Path, entry: dict) -> Path:
+    """Where a server file lands in the run folder: same subfolder, never outside it, never over a file."""
+    parts = [p for p in PurePosixPath(entry.get("subfolder", "") or "").parts if p not in ("", ".", "..", "/")]
+    name = PurePosixPath(entry["filename"]).name
+    if name in ("", ".", ".."):
+        raise ServerError(f"the server named an output file {entry['filename']!r}")
+    folder = out_dir.joinpath(*parts)
+    folder.mkdir(parents=True, exist_ok=True)
+    target, counter = folder / name, 1
+    while target.exists():
+        target = folder / f"{Path(name).stem}_{counter}{Path(name).suffix}"
+        counter += 1
+    return target
