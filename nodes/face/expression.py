@@ -31,7 +31,7 @@ MEASURES = ("mouth_open", "smile_width", "brow_raise", "eye_open")
 # How far each measure moves between neutral and a strong expression (inter-ocular units).
 TYPICAL_RANGE = {"mouth_open": 0.35, "smile_width": 0.15, "brow_raise": 0.10, "eye_open": 0.08}
 # Typical neutral values, used only when there is no clip to take a median from.
-TYPICAL_NEUTRAL = {"mouth_open": 0.02, "smile_width": 0.55, "brow_raise": 0.30, "eye_open": 0.10}
+TYPICAL_NEUTRAL = {"mouth_open": 0.02, "smile_width": 0.55, "brow_raise": 0.20, "eye_open": 0.11}
 
 
 def _dist(points: np.ndarray, a: int, b: int) -> np.ndarray:
