@@ -253,22 +253,27 @@ class _Converter:
     def _promoted_widget_values(self, definition: dict, instance: dict) -> dict:
         """Values of the widgets a subgraph node shows for its own widget-typed inputs.
 
-        Newer frontends list them in properties.proxyWidgets as ["-1", <input name>] (in
-        widgets_values order; proxies of inner widgets keep their value in the inner node);
-        older ones store them positionally over the definition's inputs that feed inner widgets.
+        Newer frontends list the node's widgets in properties.proxyWidgets: ["-1", <input name>]
+        for its own, [<inner id>, <widget>] for a proxied inner widget whose value stays in the
+        inner node. Older ones store values positionally over the definition's inputs that
+        feed inner widgets.
         """
         values = instance.get("widgets_values")
         if not isinstance(values, list) or not values:
             return {}
         proxies = (instance.get("properties") or {}).get("proxyWidgets")
-        if isinstance(proxies, list):
-            promoted = [entry[1] for entry in proxies
-                        if isinstance(entry, list) and len(entry) == 2 and str(entry[0]) == "-1"]
-        else:
+        if not isinstance(proxies, list):
             promoted = self._inputs_feeding_widgets(definition)
-        if len(promoted) != len(values):
-            return {}  # not a layout we understand: the inner widgets' own values stand
-        return dict(zip(promoted, values))
+            return dict(zip(promoted, values)) if len(promoted) == len(values) else {}
+        entries = [(str(e[0]), e[1]) for e in proxies if isinstance(e, list) and len(e) == 2
+                   and isinstance(e[1], str) and not e[1].startswith("$$") and e[1] != "control_after_generate"]
+        if len(entries) == len(values):
+            # One slot per proxied widget; an inner widget's slot is a placeholder, its node keeps the value.
+            return {name: value for (owner, name), value in zip(entries, values) if owner == "-1"}
+        own = [name for owner, name in entries if owner == "-1"]
+        if len(own) == len(values):
+            return dict(zip(own, values))
+        return {}  # not a layout we understand: the inner widgets' own values stand
 
     @staticmethod
     def _inputs_feeding_widgets(definition: dict) -> list:
