@@ -1,0 +1,189 @@
+"""Score a run: objective metrics from the produced media, plus a vision-model rubric when the backend can see.
+
+This is the Director's in-loop judge. It is deliberately separate from any
+benchmark judge (anchors.md: ComfyMind reused the benchmark's own judge prompt),
+and it returns concrete slot edits, not only a number, so the planner can act.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .state import Brief
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov", ".mkv", ".gif")
+WORDS_PER_SECOND = 2.5  # conversational speech; a line much shorter or longer than this sounds wrong
+
+RUBRICS = {
+    "character_image": ("likeness", "pose", "background", "expression", "style"),
+    "character_voice": ("emotion", "clarity", "timing"),
+    "parody_video": ("likeness", "expression_strength", "timing", "comedy", "style"),
+}
+
+VISION_SCHEMA = {
+    "type": "object",
+    "properties": {"scores": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
+                   "feedback": {"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": 4}},
+    "required": ["scores", "feedback"], "additionalProperties": False,
+}
+
+
+# ---------------------------------------------------------------- metrics on arrays (also used by the node)
+def image_metrics(frame, blur_threshold: float) -> dict:
+    """Sharpness (variance of the Laplacian against the studio threshold) and contrast of one uint8 HxWxC frame."""
+    import numpy as np
+
+    grey = frame[..., :3].astype(np.float32).mean(axis=-1) if frame.ndim == 3 else frame.astype(np.float32)
+    lap = (grey[1:-1, :-2] + grey[1:-1, 2:] + grey[:-2, 1:-1] + grey[2:, 1:-1] - 4 * grey[1:-1, 1:-1])
+    sharp = float(lap.var()) if lap.size else 0.0
+    contrast = float(grey.std()) / 64.0
+    return {"sharpness": min(sharp / max(blur_threshold, 1e-6), 1.0), "contrast": min(contrast, 1.0)}
+
+
+def audio_metrics(samples, sample_rate: int, dialogue: str = "") -> dict:
+    """Non-silence and, when the line is known, how well the duration fits a natural speaking rate."""
+    import numpy as np
+
+    mono = np.asarray(samples, dtype=np.float32)
+    mono = mono.mean(axis=0) if mono.ndim > 1 else mono
+    duration = mono.shape[-1] / float(sample_rate or 1)
+    rms = float(np.sqrt(np.mean(mono ** 2))) if mono.size else 0.0
+    out = {"audible": min(rms / 0.02, 1.0), "duration_s": duration}
+    words = len(re.findall(r"\w+", dialogue or ""))
+    if words:
+        expected = words / WORDS_PER_SECOND
+        out["speech_length"] = max(0.0, 1.0 - abs(duration - expected) / max(expected, 0.5))
+    return out
+
+
+def text_metrics(text: str, brief: Brief) -> dict:
+    """How much of the brief (character, line, mood) the written output mentions."""
+    lowered = text.lower()
+    wanted = [*brief.characters, brief.dialogue, brief.emotion if brief.emotion != "neutral" else ""]
+    wanted = [w.lower() for w in wanted if w]
+    covered = sum(1 for w in wanted if w in lowered)
+    return {"brief_coverage": covered / len(wanted) if wanted else 1.0}
+
+
+# ---------------------------------------------------------------- files
+def _read_image(path: Path):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def _read_audio(path: Path):
+    try:
+        import soundfile as sf
+
+        data, rate = sf.read(str(path), always_2d=True)
+        return data.T, rate
+    except Exception:  # noqa: BLE001 - fall back to the standard library for WAV
+        import wave
+
+        import numpy as np
+
+        with wave.open(str(path)) as w:
+            raw = w.readframes(w.getnframes())
+            width, channels, rate = w.getsampwidth(), w.getnchannels(), w.getframerate()
+        dtype = {1: np.uint8, 2: np.int16, 4: np.int32}[width]
+        arr = np.frombuffer(raw, dtype=dtype).astype(np.float32)
+        arr = (arr - 128) / 128 if width == 1 else arr / float(np.iinfo(dtype).max)
+        return arr.reshape(-1, channels).T, rate
+
+
+def _video_facts(path: Path) -> dict:
+    try:
+        import av
+    except ImportError:
+        return {"video_readable": 1.0 if path.stat().st_size > 0 else 0.0}
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            frames = stream.frames or sum(1 for _ in container.decode(video=0))
+        return {"video_readable": 1.0, "frames": float(frames)}
+    except Exception:  # noqa: BLE001 - an unreadable video scores zero
+        return {"video_readable": 0.0}
+
+
+def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> tuple[dict, list[str], list[bytes]]:
+    """Metric name -> 0..1 (or a raw fact), notes, and PNG bytes of up to 3 images for the vision judge."""
+    metrics: dict[str, float] = {"files_produced": 1.0 if files else 0.0}
+    notes: list[str] = []
+    pngs: list[bytes] = []
+    per: dict[str, list[float]] = {}
+    for name in files:
+        path = Path(name)
+        suffix = path.suffix.lower()
+        try:
+            if suffix in IMAGE_SUFFIXES:
+                for k, v in image_metrics(_read_image(path), blur_threshold).items():
+                    per.setdefault(k, []).append(v)
+                if len(pngs) < 3:
+                    pngs.append(path.read_bytes())
+            elif suffix in AUDIO_SUFFIXES:
+                samples, rate = _read_audio(path)
+                for k, v in audio_metrics(samples, rate, brief.dialogue).items():
+                    per.setdefault(k, []).append(v)
+            elif suffix in VIDEO_SUFFIXES:
+                for k, v in _video_facts(path).items():
+                    per.setdefault(k, []).append(v)
+            elif suffix in (".txt", ".json", ".srt"):
+                for k, v in text_metrics(path.read_text(encoding="utf-8", errors="replace"), brief).items():
+                    per.setdefault(k, []).append(v)
+        except Exception as exc:  # noqa: BLE001 - an unreadable output is a finding, not a crash
+            notes.append(f"could not read {path.name}: {type(exc).__name__}: {exc}")
+            per.setdefault("readable", []).append(0.0)
+    for k, values in per.items():
+        metrics[k] = sum(values) / len(values)
+    return metrics, notes, pngs
+
+
+SCORED = ("files_produced", "sharpness", "contrast", "audible", "speech_length", "video_readable", "brief_coverage",
+          "readable")
+
+
+def evaluate(files: list[str], brief: Brief, recipe, slots: dict, llm=None, blur_threshold: float = 80.0) -> dict:
+    """{score 0..1, metrics, vision, notes, edits}: edits are concrete slot changes for the next iteration."""
+    metrics, notes, pngs = objective_metrics(files, brief, blur_threshold)
+    wanted = getattr(recipe, "scored", None) or SCORED
+    scored = [metrics[k] for k in SCORED if k in metrics and k in wanted]
+    objective = sum(scored) / len(scored) if scored else 0.0
+    vision: dict = {}
+    if llm is not None and getattr(llm, "backend", None) is not None and pngs:
+        rubric = RUBRICS.get(brief.task_kind, ("overall",))
+        answer = llm.ask("quality_evaluator",
+                         "You judge a generated animation frame. Score each criterion 0..1 and give short, "
+                         "actionable feedback. JSON only.",
+                         f"Brief: {brief.model_dump_json()}\nCriteria: {', '.join(rubric)}",
+                         VISION_SCHEMA, images=pngs, max_tokens=300)
+        if answer and isinstance(answer.get("scores"), dict):
+            vision = {k: float(v) for k, v in answer["scores"].items()
+                      if isinstance(v, (int, float)) and 0 <= v <= 1 and k in rubric}
+            notes += [str(f) for f in answer.get("feedback", [])][:4]
+        else:
+            notes.append("the vision judge gave no usable score; objective metrics only")
+    elif not pngs:
+        notes.append("no image output for a vision judge; objective metrics only")
+    score = objective if not vision else 0.5 * objective + 0.5 * (sum(vision.values()) / len(vision))
+    if getattr(recipe, "last_resort", False):
+        notes.append(f"recipe {recipe.name} is a core-node placeholder, not the real tool chain")
+    edits = []
+    for rule in getattr(recipe, "refinements", ()):
+        value = vision.get(rule.metric, metrics.get(rule.metric))
+        if value is None or value >= rule.below or rule.slot not in slots:
+            continue
+        current = slots[rule.slot]
+        new = current * rule.factor + rule.step if isinstance(current, (int, float)) else current
+        edits.append({"slot": rule.slot, "value": new, "reason": rule.reason or f"{rule.metric} {value:.2f} < {rule.below}"})
+    return {"score": round(float(score), 4), "objective": round(float(objective), 4), "metrics": metrics,
+            "vision": vision, "notes": notes, "edits": edits}
+
+
+def brief_from(data: Any) -> Brief:
+    return data if isinstance(data, Brief) else Brief.model_validate(data)

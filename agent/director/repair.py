@@ -1,0 +1,119 @@
+"""Validate a graph and repair what ComfyUI's `node_errors` point at, in a bounded number of rounds.
+
+Repairs are mechanical and explainable (each one is logged): clamp to min/max,
+nearest combo option, the catalog default for a missing or unconvertible
+widget, the nearest allow-listed class name for an unknown class, and a
+type-compatible upstream output for a missing or mismatched link.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+from dataclasses import dataclass, field
+
+from ..catalog import Catalog
+from ..validate import ValidationResult, is_link, validate_graph
+from .builder import default_value, fill_defaults
+from .security import allowed_classes
+
+
+@dataclass
+class RepairOutcome:
+    graph: dict
+    ok: bool
+    rounds: int
+    actions: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what is still wrong when not ok
+    result: ValidationResult | None = None
+
+
+def _compatible_output(graph: dict, catalog: Catalog, want: str, exclude: str) -> list | None:
+    """The last node output in the graph with the wanted type (closest upstream producer)."""
+    for node_id in reversed(list(graph)):
+        if node_id == exclude:
+            continue
+        spec = catalog.get(graph[node_id].get("class_type", ""))
+        if spec is None:
+            continue
+        for index, kind in enumerate(spec.outputs):
+            if kind == want:
+                return [node_id, index]
+    return None
+
+
+def _repair_input(graph: dict, catalog: Catalog, node_id: str, err: dict) -> str | None:
+    node = graph[node_id]
+    spec = catalog.get(node.get("class_type", ""))
+    name = (err.get("extra_info") or {}).get("input_name")
+    if spec is None or not name or name not in spec.inputs:
+        return None
+    ispec = spec.inputs[name]
+    kind = err.get("type")
+    inputs = node.setdefault("inputs", {})
+    old = inputs.get(name)
+    if kind == "value_smaller_than_min":
+        inputs[name] = ispec.config["min"]
+    elif kind == "value_bigger_than_max":
+        inputs[name] = ispec.config["max"]
+    elif kind == "value_not_in_list":
+        options = [str(o) for o in ispec.options or ()]
+        near = difflib.get_close_matches(str(old), options, n=1, cutoff=0.0)
+        inputs[name] = next((o for o in ispec.options or () if str(o) == near[0]), default_value(ispec)) if near \
+            else default_value(ispec)
+    elif kind in ("invalid_input_type", "custom_validation_failed") and ispec.is_widget and not is_link(old):
+        if kind == "custom_validation_failed" and old == default_value(ispec):
+            return None  # the default itself is refused (a missing file): nothing mechanical to do
+        inputs[name] = default_value(ispec)
+    elif kind in ("required_input_missing", "return_type_mismatch", "bad_linked_input", "invalid_input_type"):
+        if ispec.is_widget:
+            inputs[name] = default_value(ispec)
+        else:
+            link = _compatible_output(graph, catalog, ispec.type, node_id)
+            if link is None:
+                return None
+            inputs[name] = link
+    else:
+        return None
+    return f"node {node_id} ({node['class_type']}) input '{name}': {kind}, {old!r} -> {inputs[name]!r}"
+
+
+def _repair_class(graph: dict, catalog: Catalog, node_id: str) -> str | None:
+    node = graph[node_id]
+    wanted = str(node.get("class_type"))
+    names = sorted(allowed_classes(catalog) & set(catalog.names()))
+    near = difflib.get_close_matches(wanted, names, n=1, cutoff=0.75)
+    if not near:
+        return None
+    node["class_type"] = near[0]
+    spec = catalog[near[0]]
+    node["inputs"] = {k: v for k, v in (node.get("inputs") or {}).items() if k in spec.inputs}
+    return f"node {node_id}: unknown class {wanted!r} -> {near[0]!r}"
+
+
+def validate_and_repair(graph: dict, catalog: Catalog, max_rounds: int = 3) -> RepairOutcome:
+    """Validate; while errors remain and repairs apply, repair and re-validate (at most max_rounds)."""
+    graph = fill_defaults(copy.deepcopy(graph), catalog) if isinstance(graph, dict) else graph
+    actions: list[str] = []
+    result = validate_graph(graph, catalog)
+    rounds = 0
+    while not result.ok and rounds < max_rounds:
+        rounds += 1
+        fixed = []
+        missing_class = (result.error or {}).get("message", "").endswith("does not exist.")
+        if missing_class:
+            for node_id, node in graph.items():
+                if isinstance(node, dict) and node.get("class_type") not in catalog:
+                    fixed.append(_repair_class(graph, catalog, node_id))
+        for node_id, entry in result.node_errors.items():
+            if node_id not in graph:
+                continue
+            for err in entry.get("errors", []):
+                fixed.append(_repair_input(graph, catalog, node_id, err))
+        fixed = [f for f in fixed if f]
+        if not fixed:
+            break
+        actions += fixed
+        fill_defaults(graph, catalog)
+        result = validate_graph(graph, catalog)
+    graph = result.graph if result.ok else graph
+    return RepairOutcome(graph, result.ok, rounds, actions, [] if result.ok else result.messages(), result)
