@@ -254,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="folder for outputs/<run-id>/ (default: settings paths.output)")
     p.set_defaults(func=cmd_run)
 
+    from ..nodes.dataset import cli as dataset_cli
+
+    dataset_cli.add_parser(sub).set_defaults(func=dataset_cli.run)
+
     try:
         from .director import cli as director_cli
     except ImportError:
@@ -285,4 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package's own module, not this __main__ copy, so its CLIError is the one commands raise.
+    from animation_studio.agent import cli as _cli
+
+    sys.exit(_cli.main())

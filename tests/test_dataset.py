@@ -1,0 +1,184 @@
+"""LoRA dataset curation on a film rendered by the tests (two characters, a blurry scene)."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from film import make_film, reference_images  # noqa: E402
+
+from animation_studio.nodes import video_io  # noqa: E402
+from animation_studio.nodes.dataset import curate, pipeline  # noqa: E402
+from animation_studio.nodes.dataset.curate import CurationSettings  # noqa: E402
+
+REFS = {"luca": reference_images("luca"), "giulia": reference_images("giulia")}
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory):
+    return make_film(tmp_path_factory.mktemp("film") / "film.mp4")
+
+
+def settings(character="giulia", **kw):
+    return CurationSettings(character=character, trigger=f"{character}_pixar", min_images=5, max_images=12, **kw)
+
+
+def dataset_files(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file() and ".staging" not in p.parts
+            and p.name not in ("manifest.jsonl", "job.json")}
+
+
+def test_film_to_kohya_dataset_with_manifest(film, tmp_path, studio_dirs):
+    summary = pipeline.curate_film(film, tmp_path / "out", settings(), REFS)
+    folder = tmp_path / "out" / "10_giulia_pixar"
+    images = sorted(folder.glob("*.png"))
+    assert summary["kept"] == len(images) == 12
+    for img in images:
+        assert img.with_suffix(".txt").read_text().startswith("giulia_pixar, ")
+        assert Image.open(img).mode == "RGBA"
+    reasons = summary["rejected"]
+    assert reasons["blurry"] > 0 and reasons["other_character:luca"] > 0
+    records = summary["records"]
+    # every measured frame is in the manifest with its reason and measured values
+    blurry = [r for r in records if r["reason"] == "blurry"]
+    assert all(r["sharpness"] < 80 and r["scene"] == 2 for r in blurry)
+    kept = [r for r in records if r["status"] == "kept"]
+    assert all(r["sharpness"] >= 80 and r["identity"] == "giulia" for r in kept)
+    assert {r["scene"] for r in kept} == {0, 1, 3}  # spread over every usable scene
+    assert summary["rules"] == {"alpha_threshold": 0.15, "blur_threshold": 80.0, "color_jitter": False,
+                                "horizontal_flip": False}
+    lines = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
+    assert len(lines) == summary["measured"]
+
+
+def test_kept_pixels_equal_the_source_frame_apart_from_the_matte(film, tmp_path, studio_dirs):
+    summary = pipeline.curate_film(film, tmp_path / "out", settings(), REFS)
+    video = video_io.probe(str(film))
+    frames = np.concatenate(list(video_io.iter_frames(video)))
+    for record in [r for r in summary["records"] if r["status"] == "kept"][:5]:
+        rgba = np.asarray(Image.open(tmp_path / "out" / record["image"]))
+        source = frames[record["frame"]]
+        assert np.array_equal(rgba[..., :3], source)  # no colour jitter, no flip: bit-identical
+        alpha = rgba[..., 3]
+        assert alpha.max() == 255 and (alpha == 0).mean() > 0.5
+        soft = alpha[(alpha > 0) & (alpha < 255)]
+        assert soft.size > 0 and soft.min() >= int(0.15 * 255)  # anti-aliased edge kept above the threshold
+
+
+def test_resume_after_a_kill_gives_the_same_dataset(film, tmp_path, studio_dirs, monkeypatch):
+    reference = pipeline.curate_film(film, tmp_path / "fresh", settings(), REFS)
+
+    calls = {"n": 0}
+    real = pipeline.measure_scene
+
+    def dies_on_third_scene(*args):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("killed")
+        return real(*args)
+
+    monkeypatch.setattr(pipeline, "measure_scene", dies_on_third_scene)
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.curate_film(film, tmp_path / "resumed", settings(), REFS)
+    done = curate.Manifest(tmp_path / "resumed" / "manifest.jsonl").done_frames()
+    assert done and not (tmp_path / "resumed" / "summary.json").exists()
+
+    calls["n"] = 10  # later calls succeed; count what the resumed job measures
+    measured = []
+    monkeypatch.setattr(pipeline, "measure_scene", lambda *a: measured.append(a[1]) or real(*a))
+    resumed = pipeline.curate_film(film, tmp_path / "resumed", settings(), REFS)
+    assert sorted(measured) == [2, 3]  # scenes 0 and 1 were not redone
+    assert dataset_files(tmp_path / "resumed" / "10_giulia_pixar") == dataset_files(tmp_path / "fresh" / "10_giulia_pixar")
+    assert resumed["kept"] == reference["kept"]
+
+
+def test_other_settings_never_overwrite_an_existing_job(film, tmp_path, studio_dirs):
+    pipeline.curate_film(film, tmp_path / "out", settings(), REFS)
+    before = dataset_files(tmp_path / "out")
+    with pytest.raises(pipeline.CurationError, match="choose a new output folder"):
+        pipeline.curate_film(film, tmp_path / "out", settings(blur_threshold=10), REFS)
+    assert dataset_files(tmp_path / "out") == before
+
+
+def test_the_other_character_gets_its_own_dataset(film, tmp_path, studio_dirs):
+    summary = pipeline.curate_film(film, tmp_path / "luca", settings("luca"), REFS)
+    kept = [r for r in summary["records"] if r["status"] == "kept"]
+    assert kept and all(r["identity"] == "luca" for r in kept)
+
+
+def test_a_film_with_no_character(tmp_path, studio_dirs):
+    empty = make_film(tmp_path / "empty.mp4", scenes=2, cast=((),))
+    summary = pipeline.curate_film(empty, tmp_path / "out", settings(), REFS)
+    assert summary["kept"] == 0 and summary["enough"] is False
+    assert set(summary["rejected"]) == {"no_character"}
+
+
+def test_ray_two_workers_give_the_same_dataset(film, tmp_path, studio_dirs):
+    pytest.importorskip("ray", reason="ray is not installed (the 'dataset' extra)")
+    local = pipeline.curate_film(film, tmp_path / "local", settings(), REFS)
+    on_ray = pipeline.curate_film(film, tmp_path / "ray", settings(), REFS, workers=2)
+    assert dataset_files(tmp_path / "ray" / "10_giulia_pixar") == dataset_files(tmp_path / "local" / "10_giulia_pixar")
+    assert on_ray["kept"] == local["kept"]
+
+
+def test_gpu_wait_polls_until_memory_is_free():
+    readings = iter([[1 << 30], [2 << 30], [9 << 30]])
+    slept = []
+    gpu = pipeline.wait_for_gpu_memory(8 << 30, poll_s=1, query=lambda: next(readings), sleep=slept.append)
+    assert gpu == 0 and slept == [1, 1]
+    assert pipeline.wait_for_gpu_memory(8 << 30, query=lambda: []) is None
+    with pytest.raises(pipeline.CurationError, match="GiB free"):
+        pipeline.wait_for_gpu_memory(8 << 30, poll_s=1, timeout_s=2, query=lambda: [1 << 30], sleep=lambda s: None)
+
+
+def test_stage_nodes_on_image_batches():
+    import torch
+
+    from animation_studio.nodes.dataset import AlphaMatte, DedupeFrames, SharpnessFilter
+
+    mask = torch.tensor([[[0.1, 0.2, 0.9]]])
+    assert torch.equal(AlphaMatte().run(mask, 0.15)[0], torch.tensor([[[0.0, 0.2, 0.9]]]))
+    rng = np.random.default_rng(0)
+    crisp = rng.integers(0, 255, (1, 64, 64, 3)).astype(np.float32) / 255
+    smooth = np.full((1, 64, 64, 3), 0.5, np.float32)
+    batch = torch.from_numpy(np.concatenate([crisp, smooth, crisp]))
+    kept, _, report = SharpnessFilter().run(batch, 80.0)
+    assert kept.shape[0] == 2 and json.loads(report)["kept"] == [0, 2]
+    images, report = DedupeFrames().run(batch, 6)
+    assert images.shape[0] == 2 and json.loads(report)["duplicate_of"] == {"2": 0}
+
+
+def test_shipped_workflow_runs_on_the_embedded_engine(film, studio_dirs, engine):
+    import shutil
+
+    shutil.copy(film, studio_dirs["input"] / "film.mp4")
+    graph = json.loads((Path(__file__).parent.parent / "workflows" / "dataset_curation.api.json").read_text())
+    result = engine.run(graph, run_dir=studio_dirs["outputs"] / "run")
+    assert result.ok, result.message()
+    report = json.loads(result.values["2"][0][0])
+    assert report["character"] == "giulia" and report["measured"] > 0
+    assert (Path(result.values["2"][1][0]) / "manifest.jsonl").exists()
+
+
+def test_cli_dataset_command(film, tmp_path, studio_dirs):
+    import os
+    import subprocess
+
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    Image.fromarray(REFS["giulia"][0]).save(refs / "giulia.png")
+    env = dict(os.environ, ANIMATION_STUDIO__PATHS__OUTPUT=str(studio_dirs["outputs"]))
+    out = subprocess.run([sys.executable, "-m", "animation_studio.agent.cli", "dataset", str(film), "--character",
+                          "giulia", "--references", str(refs), "--out", str(tmp_path / "ds"), "--max-images", "6"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["kept"] == 6 and summary["identity_checked_against"] == ["giulia"]
+    assert len(list((tmp_path / "ds" / "10_giulia_character").glob("*.txt"))) == 6
+    bad = subprocess.run([sys.executable, "-m", "animation_studio.agent.cli", "dataset", str(film), "--character",
+                          "bruno"], capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "Known characters" in bad.stderr and "Traceback" not in bad.stderr
