@@ -173,33 +173,6 @@ class XTTSTTS:
         return (to_audio(samples, rate),)
 
 
-class SaveSpeech:
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("STRING",)
-    RETURN_NAMES = ("path",)
-    FUNCTION = "run"
-    OUTPUT_NODE = True
-    DESCRIPTION = "Save AUDIO as a 16-bit WAV in the output folder (never overwrites); shows it like Save Audio."
-
-    @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {"audio": ("AUDIO",),
-                             "filename_prefix": ("STRING", {"default": "animation_studio/voice/speech"})}}
-
-    def run(self, audio, filename_prefix):
-        from .audio import from_audio, write_wav
-
-        samples, rate = from_audio(audio)
-        prefix = Path(filename_prefix)
-        path = bridge.unique_output_path(prefix.name, ".wav", prefix.parent.as_posix().strip("./"))
-        try:
-            write_wav(path, samples, rate)
-        except BaseException:
-            path.unlink(missing_ok=True)  # the reserved empty name must not stay behind
-            raise
-        return {"ui": {"audio": [bridge.ui_file_entry(path)]}, "result": (str(path),)}
-
-
 class VoiceAnalysis:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("STRING", "FLOAT", "FLOAT")
@@ -310,7 +283,6 @@ _NODES = {
     "PiperTTS": (PiperTTS, "Offline Voice (Piper)"),
     "GPTSoVITSTTS": (GPTSoVITSTTS, "GPT-SoVITS Speech (server)"),
     "XTTSTTS": (XTTSTTS, "XTTS-v2 Speech"),
-    "SaveSpeech": (SaveSpeech, "Save Speech WAV"),
     "VoiceAnalysis": (VoiceAnalysis, "Voice Analysis"),
     "VoiceQualityCheck": (VoiceQualityCheck, "Voice Quality Check"),
     "LipSync": (LipSync, "Lip Sync"),

@@ -61,19 +61,6 @@ def read_audio_file(path: Path):
     return samples.mean(axis=1), int(rate)
 
 
-def write_wav(path: Path, samples, sample_rate: int) -> Path:
-    """16-bit PCM WAV written to a temporary name and renamed, so a failure never leaves half a file."""
-    import numpy as np
-
-    sf = bridge.require("soundfile", "voice")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    arr = np.asarray(samples, np.float32)
-    sf.write(str(tmp), np.clip(arr, -1.0, 1.0), int(sample_rate), subtype="PCM_16", format="WAV")
-    tmp.replace(path)
-    return path
-
-
 def check_samples(samples, sample_rate: int, what: str, min_seconds: float = 0.05) -> None:
     """Refuse audio that is empty, non-finite or silent: the sign of a broken backend or clip."""
     import numpy as np
@@ -201,25 +188,44 @@ def frame_rms(samples, sample_rate: int, frame_s: float = 0.02, hop_s: float | N
 
 
 def median_pitch_hz(samples, sample_rate: int, fmin: float = 60.0, fmax: float = 500.0) -> float:
-    """Median fundamental frequency of the voiced frames (normalised autocorrelation); 0 when nothing is voiced."""
+    """Median fundamental frequency of the voiced frames (YIN's cumulative mean normalised difference).
+
+    0 when nothing is voiced. YIN's first-dip rule avoids the octave errors of plain autocorrelation.
+    """
     import numpy as np
 
     frame, hop = int(0.04 * sample_rate), int(0.01 * sample_rate)
     x = np.asarray(samples, np.float32)
-    if x.size < frame:
+    if x.size < 2 * frame:
         return 0.0
-    n = 1 + (x.size - frame) // hop
-    idx = np.arange(frame)[None, :] + hop * np.arange(n)[:, None]
-    frames = x[idx] - x[idx].mean(axis=1, keepdims=True)
-    energy = np.sqrt(np.mean(frames ** 2, axis=1))
-    frames = frames[energy > max(0.02, 0.1 * energy.max())]
+    n = 1 + (x.size - 2 * frame) // hop
+    idx = np.arange(2 * frame)[None, :] + hop * np.arange(n)[:, None]
+    frames = x[idx]
+    energy = np.sqrt(np.mean(frames[:, :frame] ** 2, axis=1))
+    frames = frames[energy > max(0.01, 0.1 * energy.max())]
     if not len(frames):
         return 0.0
-    spec = np.fft.rfft(frames * np.hanning(frame)[None], n=2 * frame, axis=1)
-    ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :frame]
-    ac /= np.maximum(ac[:, :1], 1e-12)
-    lo, hi = int(sample_rate / fmax), min(int(sample_rate / fmin), frame - 1)
-    lags = lo + np.argmax(ac[:, lo:hi], axis=1)
-    strength = ac[np.arange(len(lags)), lags]
-    voiced = lags[strength > 0.45]
-    return float(sample_rate / np.median(voiced)) if len(voiced) else 0.0
+    hi = min(int(sample_rate / fmin), frame - 1)
+    lo = max(2, int(sample_rate / fmax))
+    # d(tau) = sum_j (x_j - x_{j+tau})^2 over a window of `frame` samples, for every tau < frame.
+    head = frames[:, :frame]
+    spec_full = np.fft.rfft(frames, n=4 * frame, axis=1)
+    spec_head = np.fft.rfft(head, n=4 * frame, axis=1)
+    cross = np.fft.irfft(spec_full * np.conj(spec_head), axis=1)[:, :frame]
+    sq = np.cumsum(np.pad(frames ** 2, ((0, 0), (1, 0))), axis=1)
+    energy_shift = sq[:, frame:2 * frame] - sq[:, :frame]
+    diff = energy_shift[:, :1] + energy_shift - 2 * cross
+    diff[:, 0] = 0
+    cmnd = diff[:, 1:] * np.arange(1, frame) / np.maximum(np.cumsum(diff[:, 1:], axis=1), 1e-12)
+    cmnd = np.concatenate([np.ones((len(cmnd), 1)), cmnd], axis=1)
+    window = cmnd[:, lo:hi]
+    below = window < 0.15
+    first = np.where(below.any(axis=1), np.argmax(below, axis=1), np.argmin(window, axis=1))
+    # walk to the bottom of the dip
+    lags = first.copy()
+    for i in range(len(lags)):
+        while lags[i] + 1 < window.shape[1] and window[i, lags[i] + 1] < window[i, lags[i]]:
+            lags[i] += 1
+    voiced = window[np.arange(len(lags)), lags] < 0.3
+    periods = (lo + lags[voiced]).astype(np.float64)
+    return float(sample_rate / np.median(periods)) if len(periods) else 0.0
