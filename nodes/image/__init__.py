@@ -6,8 +6,8 @@ Nothing heavy is imported here; diffusers and torch load inside the functions th
 from __future__ import annotations
 
 from .. import bridge
-from . import character_nodes
+from . import character_nodes, nodes
 
-_NODES = {**character_nodes.NODES}
+_NODES = {**character_nodes.NODES, **nodes.NODES}
 
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = bridge.node_mappings(_NODES)

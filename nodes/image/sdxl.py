@@ -190,7 +190,7 @@ def _pil(arr):
 
 def generate(pipe, positive: str, negative: str, *, seed: int, steps: int, cfg: float, width: int, height: int,
              controls: list[ControlSpec] = (), init_image=None, mask=None, denoise: float = 1.0,
-             ip_adapter_image=None):
+             extra: dict | None = None):
     """Images as uint8 [1,H,W,3]. txt2img without `init_image`, img2img with it, inpaint with `mask` too.
 
     Each denoising step reports progress and is an interrupt point (bridge.ProgressBar).
@@ -228,8 +228,7 @@ def generate(pipe, positive: str, negative: str, *, seed: int, steps: int, cfg: 
         if mask is not None:
             kwargs["mask_image"] = _pil(mask)
     kwargs["width"], kwargs["height"] = int(width), int(height)
-    if ip_adapter_image is not None:
-        kwargs["ip_adapter_image"] = ip_adapter_image
+    kwargs.update(extra or {})  # IP-Adapter / InstantID arguments
     # img2img / inpaint run only the last `denoise` share of the schedule.
     total = max(1, int(int(steps) * (float(denoise) if mode != "txt2img" else 1.0)))
     progress = bridge.ProgressBar(total, "SDXL")
