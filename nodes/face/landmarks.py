@@ -78,6 +78,13 @@ def _bbox(points: np.ndarray) -> tuple[float, float, float, float]:
     return float(points[:, 0].min()), float(points[:, 1].min()), float(points[:, 0].max()), float(points[:, 1].max())
 
 
+def _covers(face: np.ndarray, other: np.ndarray) -> bool:
+    """Whether `other`'s centre lies inside `face`'s box (the same face found twice)."""
+    x0, y0, x1, y1 = _bbox(face)
+    cx, cy = other[:, :2].mean(0)
+    return x0 <= cx <= x1 and y0 <= cy <= y1
+
+
 class LandmarkDetector:
     """Finds every face in a frame; `choose` keeps one (largest, an index from the left, or the tracked one)."""
 
@@ -146,11 +153,14 @@ class LandmarkDetector:
                 faces.append(np.array([[p.x * w, p.y * h, p.z * w] for p in lms.landmark], np.float32))
                 shapes.append(None)
         self._frame += 1
-        if faces:
+        if faces and (self.video or len(faces) >= self.max_faces):
             return faces, shapes, "mesh"
-        # The mesh's own detector is short-range: small or distant faces need the full-range one and a crop.
-        faces = self._detect_small_faces(frame)
-        return faces, [None] * len(faces), "full-range detector + crop" if faces else "none"
+        # The mesh's own detector is short-range and misses small, distant or extra faces: the full-range
+        # detector and a crop find them (for stills every time; in a clip only when the mesh lost the face).
+        extra = [f for f in self._detect_small_faces(frame) if not any(_covers(g, f) for g in faces)]
+        how = "mesh" if faces else ("full-range detector + crop" if extra else "none")
+        faces += extra[: self.max_faces - len(faces)]
+        return faces, shapes + [None] * (len(faces) - len(shapes)), how
 
     def _detect_small_faces(self, frame: np.ndarray) -> list[np.ndarray]:
         if not hasattr(self.mp, "solutions"):

@@ -198,13 +198,12 @@ def _signed_areas(pts: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
-def unfold(pts: np.ndarray, shift: np.ndarray, keep: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+def unfold(pts: np.ndarray, shift: np.ndarray, keep: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
     """Moves and mesh for one frame such that the warp neither tears nor folds.
 
     The mesh is the Delaunay triangulation of the *target* points, so every output pixel lies in
     exactly one triangle and the backward map is continuous (no tearing, whatever the detected
-    landmarks do). A triangle whose source corners run the other way (or are squashed under `keep`
-    of their area) would show the image mirrored: lips crossing, eyelids inverting. Only the moves
+    landmarks do). A triangle whose source corners run the other way would show the image mirrored: lips crossing, eyelids inverting. Only the moves
     of those triangles' corners are shortened, so the rest of the face keeps its full exaggeration.
     """
     from scipy.spatial import Delaunay
@@ -214,7 +213,10 @@ def unfold(pts: np.ndarray, shift: np.ndarray, keep: float = 0.05) -> tuple[np.n
         triangles = Delaunay(pts + shift).simplices
         after = _signed_areas(pts + shift, triangles)
         before = _signed_areas(pts, triangles)
-        bad = before * np.sign(after) <= keep * np.abs(after)
+        # A source triangle squashed to a line and opened up is only a stretch; one running the other
+        # way is a mirror image (a fold). Slivers (mirrored area under `keep` of the target's, e.g. the
+        # detector's slightly crossed inner lips of a closed mouth) are let through.
+        bad = before * np.sign(after) < -keep * np.abs(after)
         moving = np.abs(shift[triangles]).sum(axis=(1, 2)) > 1e-9
         bad &= moving
         if not bad.any():
