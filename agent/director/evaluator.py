@@ -54,7 +54,7 @@ def audio_metrics(samples, sample_rate: int, dialogue: str = "") -> dict:
     out = {"audible": min(rms / 0.02, 1.0), "duration_s": duration}
     words = len(re.findall(r"\w+", dialogue or ""))
     if words:
-        expected = words / WORDS_PER_SECOND
+        expected = words / WORDS_PER_SECOND + 0.5  # lead-in and trailing breath
         out["speech_length"] = max(0.0, 1.0 - abs(duration - expected) / max(expected, 0.5))
     return out
 
@@ -66,6 +66,31 @@ def text_metrics(text: str, brief: Brief) -> dict:
     wanted = [w.lower() for w in wanted if w]
     covered = sum(1 for w in wanted if w in lowered)
     return {"brief_coverage": covered / len(wanted) if wanted else 1.0}
+
+
+def report_metrics(text: str) -> dict:
+    """Numeric 0..1 fields of a tool node's JSON report (ParodyMetrics, VoiceAnalysis...) as report.<name>."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        return {}
+    out = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}", inner)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+            out[prefix] = float(value)
+
+    if isinstance(data, dict):
+        walk("report", data)
+        target, achieved = data.get("target_factor"), data.get("achieved_factor")
+        if isinstance(target, (int, float)) and isinstance(achieved, (int, float)) and target:
+            out["report.achieved_ratio"] = max(0.0, min(float(achieved) / float(target), 1.0))
+    return out
 
 
 # ---------------------------------------------------------------- files
@@ -134,7 +159,8 @@ def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> 
                 for k, v in _video_facts(path).items():
                     per.setdefault(k, []).append(v)
             elif suffix in (".txt", ".json", ".srt"):
-                for k, v in text_metrics(path.read_text(encoding="utf-8", errors="replace"), brief).items():
+                text = path.read_text(encoding="utf-8", errors="replace")
+                for k, v in {**text_metrics(text, brief), **report_metrics(text)}.items():
                     per.setdefault(k, []).append(v)
         except Exception as exc:  # noqa: BLE001 - an unreadable output is a finding, not a crash
             notes.append(f"could not read {path.name}: {type(exc).__name__}: {exc}")
@@ -145,7 +171,7 @@ def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> 
 
 
 SCORED = ("files_produced", "sharpness", "contrast", "audible", "speech_length", "video_readable", "brief_coverage",
-          "readable")
+          "readable", "report.identity.similarity", "report.achieved_ratio")
 
 
 def evaluate(files: list[str], brief: Brief, recipe, slots: dict, llm=None, blur_threshold: float = 80.0) -> dict:

@@ -91,6 +91,7 @@ class Recipe:
     needs_input: tuple[str, ...] = ()  # kinds of user input the recipe cannot work without: image | video | audio
     tags: tuple[str, ...] = field(default=())
     scored: tuple[str, ...] | None = None  # objective metrics that mean something for this recipe (None: all)
+    check: Callable[[Catalog], str | None] | None = None  # e.g. "no SDXL checkpoint in models/checkpoints"
 
     def missing(self, catalog: Catalog) -> list[str]:
         return [n for n in self.needs if n not in catalog]
@@ -99,6 +100,10 @@ class Recipe:
         missing = self.missing(catalog)
         if missing:
             return f"needs node(s) not in the catalog: {', '.join(missing)}"
+        if self.check is not None:
+            why = self.check(catalog)
+            if why:
+                return why
         for kind in self.needs_input:
             if not (inputs or {}).get(kind):
                 return f"needs an input {kind} file (--input)"
@@ -255,6 +260,200 @@ register(Recipe(
            *_COLOUR_SLOTS, _PREFIX),
     seed=_seed_storyboard, build=_build_storyboard, priority=1, last_resort=True,
     scored=("files_produced", "brief_coverage", "readable"),
+))
+
+
+# ---------------------------------------------------------------- recipes on the real tool nodes
+VOICE_EMOTIONS = {"funny": "happy", "dramatic": "excited", "neutral": "neutral"}
+STING_FOR = {"funny": "sad_trombone", "dramatic": "dun_dun_dun", "scared": "suspense", "determined": "triumph",
+             "excited": "triumph"}
+
+
+def _combo(catalog_spec_options, value, fallback):
+    options = list(catalog_spec_options or ())
+    return value if value in options else (fallback if fallback in options else (options[0] if options else value))
+
+
+def _seed_voice(brief: Brief, ctx: dict) -> dict:
+    name = brief.characters[0] if brief.characters else "luca"
+    emotion = VOICE_EMOTIONS.get(brief.emotion, brief.emotion)
+    return {"text": brief.dialogue or brief.action or "Ciao!", "character": name, "emotion": emotion,
+            "strength": 0.7 if brief.emotion != "neutral" else 0.4, "language": "profile default",
+            "filename_prefix": f"director/{name}_voice"}
+
+
+def _build_voice(b: GraphBuilder, s: dict, ctx: dict) -> dict:
+    spec = b.catalog["AnimStudio_CharacterVoice"]
+    voice = b.node("AnimStudio_CharacterVoice", text=s["text"], strength=s["strength"],
+                   emotion=_combo(spec.inputs["emotion"].options, s["emotion"], "neutral"),
+                   character=_combo(spec.inputs["character"].options, s["character"], None),
+                   language=_combo(spec.inputs["language"].options, s["language"], "profile default"), backend="auto")
+    loud = b.node("AnimStudio_NormalizeLoudness", audio=voice.out(0))
+    b.node("AnimStudio_SaveAudio", audio=loud.out(0), filename_prefix=s["filename_prefix"], format="wav")
+    b.node("AnimStudio_SaveText", text=voice.out(1), filename_prefix=s["filename_prefix"] + "_report")
+    return {"audio": loud.out(0)}
+
+
+register(Recipe(
+    name="character_voice_tts", task_kind="character_voice",
+    title="Character voice: the character's TTS voice with emotion prosody, loudness-normalised WAV",
+    needs=("AnimStudio_CharacterVoice", "AnimStudio_NormalizeLoudness", "AnimStudio_SaveAudio", "AnimStudio_SaveText"),
+    slots=(Slot("text", "string", "", "the words to say"), Slot("character", "string", "luca", "speaker"),
+           Slot("emotion", "string", "neutral", "emotion of the delivery"),
+           Slot("strength", "number", 0.7, "emotion strength", 0, 1),
+           Slot("language", "string", "profile default", "language"), _PREFIX),
+    seed=_seed_voice, build=_build_voice, priority=80,
+    scored=("files_produced", "audible", "speech_length", "readable"),
+    refinements=(Refinement("audible", 0.5, "strength", step=0.15, reason="too quiet / flat: stronger delivery"),),
+))
+
+
+def _no_checkpoint(catalog: Catalog) -> str | None:
+    spec = catalog.get("AnimStudio_SDXLCheckpointLoader")
+    options = [o for o in (spec.inputs["ckpt_name"].options or ()) if not str(o).startswith("(")] if spec else []
+    return None if options else "no SDXL checkpoint in models/checkpoints"
+
+
+def _seed_sdxl(brief: Brief, ctx: dict) -> dict:
+    name = brief.characters[0] if brief.characters else "luca"
+    return {"character": name, "action": brief.action or "standing", "expression": brief.emotion,
+            "background": brief.setting or "sunny Italian seaside", "steps": 30, "cfg": 7.0, "width": 1024,
+            "height": 1024, "seed": stable_seed(ctx.get("intent", "")), "filename_prefix": f"director/{name}"}
+
+
+def _build_sdxl(b: GraphBuilder, s: dict, ctx: dict) -> dict:
+    char = b.node("AnimStudio_Character", name=_combo(b.catalog["AnimStudio_Character"].inputs["name"].options,
+                                                        s["character"], None),
+                  action=s["action"], expression=s["expression"], background=s["background"])
+    ckpt = b.node("AnimStudio_SDXLCheckpointLoader")
+    model = b.node("AnimStudio_SDXLCharacterLora", model=ckpt.out(0), character=char.out(0))
+    img = b.node("AnimStudio_SDXLSampler", model=model.out(0), positive=char.out(1), negative=char.out(2),
+                 seed=s["seed"], steps=s["steps"], cfg=s["cfg"], width=s["width"], height=s["height"])
+    b.node("AnimStudio_SaveImage", images=img.out(0), filename_prefix=s["filename_prefix"])
+    return {"image": img.out(0)}
+
+
+register(Recipe(
+    name="character_image_sdxl", task_kind="character_image",
+    title="Character image: SDXL + the character's LoRA and 3D-style prompt",
+    needs=("AnimStudio_Character", "AnimStudio_SDXLCheckpointLoader", "AnimStudio_SDXLCharacterLora",
+           "AnimStudio_SDXLSampler", "AnimStudio_SaveImage"),
+    slots=(Slot("character", "string", "luca", "character name"), Slot("action", "string", "standing", "what they do"),
+           Slot("expression", "string", "neutral", "facial expression"), Slot("background", "string", "", "setting"),
+           Slot("steps", "integer", 30, "sampling steps", 10, 80), Slot("cfg", "number", 7.0, "guidance", 1, 15),
+           Slot("width", "integer", 1024, "width", 512, 2048), Slot("height", "integer", 1024, "height", 512, 2048),
+           Slot("seed", "integer", 0, "seed", 0, 2**31 - 1), _PREFIX),
+    seed=_seed_sdxl, build=_build_sdxl, priority=90, check=_no_checkpoint,
+    refinements=(Refinement("sharpness", 0.5, "steps", step=10, reason="soft image: more steps"),
+                 Refinement("likeness", 0.6, "cfg", step=1.0, reason="off-model: follow the prompt more")),
+))
+
+
+def _seed_prompt_card(brief: Brief, ctx: dict) -> dict:
+    name = brief.characters[0] if brief.characters else "luca"
+    top, bottom = EMOTION_COLOURS.get(brief.emotion, EMOTION_COLOURS["neutral"])
+    return {"character": name, "action": brief.action or "standing", "expression": brief.emotion,
+            "background": brief.setting or "sunny Italian seaside", "width": 512, "height": 512, "top_color": top,
+            "bottom_color": bottom, "filename_prefix": f"director/{name}"}
+
+
+def _build_prompt_card(b: GraphBuilder, s: dict, ctx: dict) -> dict:
+    char = b.node("AnimStudio_Character", name=_combo(b.catalog["AnimStudio_Character"].inputs["name"].options,
+                                                        s["character"], None),
+                  action=s["action"], expression=s["expression"], background=s["background"])
+    card = b.node("AnimStudio_SolidImage", width=s["width"], height=s["height"], top_color=s["top_color"],
+                  bottom_color=s["bottom_color"])
+    b.node("AnimStudio_SaveImage", images=card.out(0), filename_prefix=s["filename_prefix"] + "_mood")
+    b.node("AnimStudio_SaveText", text=char.out(1), filename_prefix=s["filename_prefix"] + "_prompt")
+    return {"image": card.out(0)}
+
+
+register(Recipe(
+    name="character_image_prompt", task_kind="character_image",
+    title="Character prompt sheet: the registry's 3D-style prompt + a mood card (no image model installed)",
+    needs=("AnimStudio_Character", "AnimStudio_SolidImage", "AnimStudio_SaveImage", "AnimStudio_SaveText"),
+    slots=(Slot("character", "string", "luca", "character name"), Slot("action", "string", "standing", "what they do"),
+           Slot("expression", "string", "neutral", "facial expression"), Slot("background", "string", "", "setting"),
+           Slot("width", "integer", 512, "width", 64, 2048), Slot("height", "integer", 512, "height", 64, 2048),
+           *_COLOUR_SLOTS, _PREFIX),
+    seed=_seed_prompt_card, build=_build_prompt_card, priority=20,
+    scored=("files_produced", "brief_coverage", "readable"),
+))
+
+
+def _seed_parody(brief: Brief, ctx: dict) -> dict:
+    name = brief.characters[0] if brief.characters else "parody"
+    slow = brief.slow_motion if brief.slow_motion > 1 else 2.0
+    return {"exaggeration": max(brief.exaggeration * 1.4, 1.5), "slow_motion": slow, "caption": "Meanwhile...",
+            "sting": STING_FOR.get(brief.emotion, "dun_dun_dun"), "max_size": 480,
+            "filename_prefix": f"director/{name}_parody"}
+
+
+def _sting(b: GraphBuilder, s: dict):
+    spec = b.catalog["AnimStudio_DramaticSting"]
+    return b.node("AnimStudio_DramaticSting", style=_combo(spec.inputs["style"].options, s["sting"], "dun_dun_dun"),
+                  sample_rate=22050)
+
+
+def _build_parody(b: GraphBuilder, s: dict, ctx: dict) -> dict:
+    video = ctx["inputs"]["video"][0]
+    src = b.node("AnimStudio_LoadVideo", video=video, max_size=s["max_size"])
+    face = b.node("AnimStudio_ExaggerateExpressionVideo", video=src.out(0), factor=s["exaggeration"])
+    slow = b.node("AnimStudio_SlowMotion", video=face.out(0), factor=1.0 / s["slow_motion"], mode="blend",
+                  audio_mode="stretch")
+    sting = _sting(b, s)
+    cap = b.node("AnimStudio_BurnCaption", video=slow.out(0), text=s["caption"])
+    mixed = b.node("AnimStudio_MuxAudio", video=cap.out(0), audio=sting.out(0))
+    b.node("AnimStudio_SaveVideo", video=mixed.out(0), filename_prefix=s["filename_prefix"], format="mp4")
+    metrics = b.node("AnimStudio_ParodyMetrics", original=src.out(0), result=face.out(0),
+                     target_factor=s["exaggeration"])
+    b.node("AnimStudio_SaveText", text=metrics.out(0), filename_prefix=s["filename_prefix"] + "_metrics")
+    return {}
+
+
+_PARODY_SLOTS = (Slot("exaggeration", "number", 2.5, "expression exaggeration factor", 1, 5),
+                 Slot("slow_motion", "number", 2.0, "slow-motion factor (2 = half speed)", 1, 8),
+                 Slot("caption", "string", "Meanwhile...", "parody caption"),
+                 Slot("sting", "string", "dun_dun_dun", "sound sting", enum=("dun_dun_dun", "suspense", "triumph", "sad_trombone")),
+                 Slot("max_size", "integer", 480, "working resolution (long side)", 128, 2048), _PREFIX)
+
+register(Recipe(
+    name="parody_video_face", task_kind="parody_video",
+    title="Parody: exaggerated expressions on the input clip, slow motion, caption and a dramatic sting",
+    needs=("AnimStudio_LoadVideo", "AnimStudio_ExaggerateExpressionVideo", "AnimStudio_SlowMotion",
+           "AnimStudio_BurnCaption", "AnimStudio_DramaticSting", "AnimStudio_MuxAudio", "AnimStudio_SaveVideo",
+           "AnimStudio_ParodyMetrics", "AnimStudio_SaveText"),
+    slots=_PARODY_SLOTS, seed=_seed_parody, build=_build_parody, priority=90, needs_input=("video",),
+    scored=("files_produced", "video_readable", "report.identity.similarity", "report.achieved_ratio", "readable"),
+    refinements=(Refinement("report.achieved_ratio", 0.8, "exaggeration", factor=1.25,
+                            reason="expressions not exaggerated enough"),
+                 Refinement("report.identity.similarity", 0.6, "exaggeration", factor=0.8,
+                            reason="the character stopped looking like itself")),
+))
+
+
+def _build_animatic(b: GraphBuilder, s: dict, ctx: dict) -> dict:
+    top, bottom = EMOTION_COLOURS.get("funny")
+    card = b.node("AnimStudio_SolidImage", width=s["max_size"], height=int(s["max_size"] * 9 / 16) // 8 * 8,
+                  top_color=top, bottom_color=bottom)
+    clip = b.node("AnimStudio_ImagesToVideo", images=card.out(0), fps=12.0)
+    held = b.node("AnimStudio_FreezeFrame", video=clip.out(0), at=0.0, hold=1.5, zoom=1.0 + 0.2 * s["exaggeration"],
+                  zoom_time=0.5, audio_mode="mute")
+    slow = b.node("AnimStudio_SlowMotion", video=held.out(0), factor=1.0 / s["slow_motion"], mode="blend",
+                  audio_mode="mute")
+    cap = b.node("AnimStudio_BurnCaption", video=slow.out(0), text=s["caption"])
+    mixed = b.node("AnimStudio_MuxAudio", video=cap.out(0), audio=_sting(b, s).out(0))
+    b.node("AnimStudio_SaveVideo", video=mixed.out(0), filename_prefix=s["filename_prefix"], format="mp4")
+    return {"image": card.out(0)}
+
+
+register(Recipe(
+    name="parody_animatic", task_kind="parody_video",
+    title="Parody animatic (no source clip given): title card with a slow push-in, caption and a dramatic sting",
+    needs=("AnimStudio_SolidImage", "AnimStudio_ImagesToVideo", "AnimStudio_FreezeFrame", "AnimStudio_SlowMotion",
+           "AnimStudio_BurnCaption", "AnimStudio_DramaticSting", "AnimStudio_MuxAudio", "AnimStudio_SaveVideo"),
+    slots=_PARODY_SLOTS, seed=_seed_parody, build=_build_animatic, priority=30,
+    scored=("files_produced", "video_readable", "readable"),
 ))
 
 

@@ -1,0 +1,254 @@
+"""Director nodes: `LLM Director` (plans and runs by node expansion), `Director Plan`, `Quality Evaluator`.
+
+Inside ComfyUI the Director never queues a prompt on its own server and waits
+(the single worker would deadlock, comfyui-internals.md §3.2). Each iteration
+returns its generated graph as a node EXPANSION with an explicit id prefix from
+the node's unique id; the expansion ends in a Quality Evaluator and, while the
+iteration cap allows, a clone of the Director whose `feedback` input is linked
+to that evaluator, so the next plan is made after the evaluation has run.
+"""
+from __future__ import annotations
+
+import json
+
+from . import bridge
+
+CATEGORY = "Animation Studio/director"
+_LLM_MEMO: dict = {}  # (role, prompt, schema) -> answer; ComfyUI may re-run expanded nodes (PR #10499)
+_BACKENDS: dict = {}
+
+
+def _backend(spec: str):
+    spec = (spec or "none").strip()
+    if spec == "none":
+        return None
+    if spec not in _BACKENDS:
+        from ..agent.llm import make_backend
+
+        _BACKENDS[spec] = make_backend(spec, role="creative_director")
+    return _BACKENDS[spec]
+
+
+def _caller(spec: str):
+    from ..agent.director.planner import LLMCaller
+
+    return LLMCaller(_backend(spec), memo=_LLM_MEMO)
+
+
+def _catalog():
+    """The live catalog: ComfyUI's own node mappings inside ComfyUI, the pack's outside."""
+    from ..agent.catalog import Catalog, pack_catalog
+
+    if bridge.in_comfyui():
+        import nodes as comfy_nodes  # ComfyUI's top-level module, only inside ComfyUI
+
+        return Catalog.from_mappings(comfy_nodes.NODE_CLASS_MAPPINGS, getattr(comfy_nodes, "NODE_DISPLAY_NAME_MAPPINGS", {}),
+                                     source="comfyui")
+    return pack_catalog()
+
+
+def plan_graph(intent: str, character: str, llm: str, inputs: list[str], history: dict | None = None,
+               feedback: dict | None = None, prefix: str = "") -> dict:
+    """One planning pass (no execution): brief, recipe, slots, and the validated, allow-listed graph."""
+    from ..agent.director import recipes as recipe_registry
+    from ..agent.director.builder import GraphBuilder
+    from ..agent.director.graph import classify_inputs
+    from ..agent.director.planner import choose_recipe, fill_slots, refine, understand
+    from ..agent.director.repair import validate_and_repair
+    from ..agent.director.security import SecurityError, check_graph
+    from ..agent.director.state import Brief
+
+    catalog = _catalog()
+    caller = _caller(llm)
+    kinds = classify_inputs(inputs)
+    ctx = {"intent": intent, "inputs": kinds}
+    if history and history.get("recipe"):
+        brief = Brief.model_validate(history["brief"])
+        recipe = recipe_registry.RECIPES[history["recipe"]]
+        slots, changes = refine(recipe, history["slots"], (feedback or {}).get("edits", []), feedback or {}, ctx, caller)
+        reason = "refined: " + ("; ".join(changes) or "no change")
+    else:
+        brief, _, _ = understand(intent, kinds, character, caller)
+        recipe, reason, _ = choose_recipe(brief, catalog, kinds)
+        slots, _ = fill_slots(recipe, brief, ctx, caller)
+    builder = GraphBuilder(catalog, prefix=prefix)
+    primary = recipe.build(builder, slots, ctx)
+    graph = builder.finalize()
+    outcome = validate_and_repair(graph, catalog)
+    if not outcome.ok:
+        raise ValueError(f"the planned graph is invalid: {'; '.join(outcome.errors)}")
+    problems = check_graph(outcome.graph, catalog)
+    if problems:
+        raise SecurityError(problems)
+    return {"brief": brief.model_dump(), "recipe": recipe.name, "reason": reason, "slots": slots,
+            "graph": outcome.graph, "primary": primary, "tokens": caller.tokens}
+
+
+class DirectorPlan:
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("STRING", "STRING")
+    RETURN_NAMES = ("graph_json", "plan")
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    DESCRIPTION = "Turn an intent into a validated API-format graph (JSON) without running it."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"intent": ("STRING", {"default": "Luca running, excited, sunny Italian seaside",
+                                                   "multiline": True}),
+                             "character": ("STRING", {"default": ""}),
+                             "llm": ("STRING", {"default": "none", "tooltip": "none | local | ollama:MODEL | openai:URL#MODEL"})}}
+
+    @classmethod
+    def IS_CHANGED(cls, **_):
+        return float("nan")  # an LLM plan is not a pure function of the inputs
+
+    def run(self, intent, character, llm):
+        plan = plan_graph(intent, character, llm, [])
+        graph_json = json.dumps(plan["graph"], indent=1)
+        summary = json.dumps({k: plan[k] for k in ("brief", "recipe", "reason", "slots")}, indent=1)
+        return {"ui": {"text": [summary]}, "result": (graph_json, summary)}
+
+
+class QualityEvaluator:
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("FLOAT", "STRING")
+    RETURN_NAMES = ("score", "report")
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    DESCRIPTION = ("Score generated media for a brief: sharpness/contrast of images, loudness and speech length of "
+                   "audio; returns a score 0..1 and a JSON report with notes and slot edits for the Director.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"brief_json": ("STRING", {"default": '{"task_kind": "character_image"}', "multiline": True}),
+                             "recipe": ("STRING", {"default": ""}),
+                             "slots_json": ("STRING", {"default": "{}"})},
+                "optional": {"images": ("IMAGE",), "audio": ("AUDIO",)}}
+
+    def run(self, brief_json, recipe, slots_json, images=None, audio=None):
+        from ..agent.config import load_settings
+        from ..agent.director import recipes as recipe_registry
+        from ..agent.director.evaluator import SCORED, audio_metrics, image_metrics
+        from ..agent.director.state import Brief
+        from .core import image_to_numpy
+
+        try:
+            brief = Brief.model_validate(json.loads(brief_json))
+            slots = json.loads(slots_json or "{}")
+        except Exception as exc:  # noqa: BLE001 - pydantic / json errors both mean a bad input
+            raise ValueError(f"brief_json / slots_json: not a valid brief ({exc})") from None
+        chosen = recipe_registry.RECIPES.get(recipe)
+        per: dict[str, list[float]] = {}
+        if images is not None:
+            frames = image_to_numpy(images)
+            bar = bridge.ProgressBar(len(frames))
+            for frame in frames[:: max(1, len(frames) // 8)]:  # at most ~8 sampled frames
+                for k, v in image_metrics(frame, load_settings().dataset.blur_threshold).items():
+                    per.setdefault(k, []).append(v)
+                bar.update(1)
+        if audio is not None:
+            wave = audio["waveform"][0].detach().cpu().numpy()
+            for k, v in audio_metrics(wave, int(audio["sample_rate"]), brief.dialogue).items():
+                per.setdefault(k, []).append(v)
+        metrics = {"files_produced": 1.0 if per else 0.0, **{k: sum(v) / len(v) for k, v in per.items()}}
+        wanted = (chosen.scored if chosen and chosen.scored else SCORED)
+        scored = [metrics[k] for k in SCORED if k in metrics and k in wanted] or [metrics["files_produced"]]
+        score = sum(scored) / len(scored)
+        edits = []
+        for rule in (chosen.refinements if chosen else ()):
+            value = metrics.get(rule.metric)
+            if value is not None and value < rule.below and isinstance(slots.get(rule.slot), (int, float)):
+                edits.append({"slot": rule.slot, "value": slots[rule.slot] * rule.factor + rule.step,
+                              "reason": rule.reason or f"{rule.metric} {value:.2f} < {rule.below}"})
+        report = json.dumps({"score": round(score, 4), "metrics": metrics, "edits": edits, "notes": []})
+        return {"ui": {"text": [report]}, "result": (score, report)}
+
+
+class LLMDirector:
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "AUDIO", "STRING", "STRING")
+    RETURN_NAMES = ("images", "audio", "report", "graph_json")
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+    DESCRIPTION = ("Intent -> plan -> graph, run inside this prompt by node expansion, evaluated, and re-planned "
+                   "from the evaluator's feedback up to max_iterations.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"intent": ("STRING", {"default": "Luca running, excited, sunny Italian seaside",
+                                                   "multiline": True}),
+                             "character": ("STRING", {"default": ""}),
+                             "llm": ("STRING", {"default": "none", "tooltip": "none | local | ollama:MODEL | openai:URL#MODEL"}),
+                             "max_iterations": ("INT", {"default": 2, "min": 1, "max": 5}),
+                             "approve_score": ("FLOAT", {"default": 0.7, "min": 0.0, "max": 1.0, "step": 0.05})},
+                "optional": {"image": ("IMAGE",), "audio": ("AUDIO",),
+                             "input_files": ("STRING", {"default": "", "tooltip": "input-folder file names, one a line"}),
+                             # Internal: set by the Director on its own clone for the next iteration.
+                             "feedback": ("STRING", {"forceInput": True}),
+                             "previous_images": ("IMAGE",), "previous_audio": ("AUDIO",),
+                             "history_json": ("STRING", {"default": ""}),
+                             "iteration": ("INT", {"default": 0, "min": 0, "max": 5})},
+                "hidden": {"unique_id": "UNIQUE_ID"}}
+
+    @classmethod
+    def IS_CHANGED(cls, **_):
+        return float("nan")  # re-plan on every queue; the LLM calls themselves are memoised
+
+    def run(self, intent, character, llm, max_iterations, approve_score, image=None, audio=None, input_files="",
+            feedback=None, previous_images=None, previous_audio=None, history_json="", iteration=0, unique_id=None):
+        from .core import image_to_numpy  # noqa: F401 - keeps the core helpers importable for the expansion
+
+        history = json.loads(history_json) if history_json else {}
+        fb = json.loads(feedback) if feedback else None
+        iteration = int(iteration or 0)
+        uid = str(unique_id or "director")
+        bridge.check_interrupt()
+        if fb is not None:
+            history.setdefault("scores", []).append(fb.get("score"))
+            done = fb.get("score", 0.0) >= approve_score or iteration >= max_iterations
+            no_edit = not fb.get("edits") and fb.get("score", 0.0) < approve_score
+            if done or no_edit:
+                verdict = "approved" if fb.get("score", 0.0) >= approve_score else "stopped at the iteration cap" \
+                    if iteration >= max_iterations else "stopped: no edit left to try"
+                report = json.dumps({"status": verdict, "iterations": iteration, "scores": history["scores"],
+                                     "recipe": history.get("recipe"), "slots": history.get("slots"),
+                                     "last_feedback": fb}, indent=1)
+                bridge.send_progress_text(f"{verdict} after {iteration} iteration(s), score {fb.get('score', 0):.2f}", uid)
+                return {"ui": {"text": [report]},
+                        "result": (previous_images, previous_audio, report, json.dumps(history.get("graph", {})))}
+        step = iteration + 1
+        bridge.send_progress_text(f"iteration {step}/{max_iterations}: planning", uid)
+        inputs = [line.strip() for line in (input_files or "").splitlines() if line.strip()]
+        plan = plan_graph(intent, character, llm, inputs, history or None, fb, prefix=f"{uid}.it{step}.")
+        bridge.check_interrupt()
+        bridge.send_progress_text(f"iteration {step}/{max_iterations}: running {plan['recipe']}", uid)
+        expansion = dict(plan["graph"])
+        primary = plan["primary"]
+        ev_id = f"{uid}.it{step}.eval"
+        ev_inputs = {"brief_json": json.dumps(plan["brief"]), "recipe": plan["recipe"], "slots_json": json.dumps(plan["slots"])}
+        if primary.get("image"):
+            ev_inputs["images"] = primary["image"]
+        if primary.get("audio"):
+            ev_inputs["audio"] = primary["audio"]
+        expansion[ev_id] = {"class_type": "AnimStudio_QualityEvaluator", "inputs": ev_inputs}
+        record = {"recipe": plan["recipe"], "brief": plan["brief"], "slots": plan["slots"], "graph": plan["graph"],
+                  "scores": history.get("scores", [])}
+        clone_id = f"{uid}.it{step}.next"
+        clone_inputs = {"intent": intent, "character": character, "llm": llm, "max_iterations": max_iterations,
+                        "approve_score": approve_score, "input_files": input_files, "feedback": [ev_id, 1],
+                        "history_json": json.dumps(record), "iteration": step}
+        if primary.get("image"):
+            clone_inputs["previous_images"] = primary["image"]
+        if primary.get("audio"):
+            clone_inputs["previous_audio"] = primary["audio"]
+        expansion[clone_id] = {"class_type": "AnimStudio_LLMDirector", "inputs": clone_inputs}
+        links = tuple([clone_id, i] for i in range(4))
+        return {"result": links, "expand": expansion}
+
+
+NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = bridge.node_mappings({
+    "LLMDirector": (LLMDirector, "LLM Director"),
+    "DirectorPlan": (DirectorPlan, "Director Plan"),
+    "QualityEvaluator": (QualityEvaluator, "Quality Evaluator"),
+})
