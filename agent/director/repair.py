@@ -99,11 +99,9 @@ def validate_and_repair(graph: dict, catalog: Catalog, max_rounds: int = 3) -> R
     while not result.ok and rounds < max_rounds:
         rounds += 1
         fixed = []
-        missing_class = (result.error or {}).get("message", "").endswith("does not exist.")
-        if missing_class:
-            for node_id, node in graph.items():
-                if isinstance(node, dict) and node.get("class_type") not in catalog:
-                    fixed.append(_repair_class(graph, catalog, node_id))
+        for node_id, node in graph.items():
+            if isinstance(node, dict) and node.get("class_type") not in catalog:
+                fixed.append(_repair_class(graph, catalog, node_id))
         for node_id, entry in result.node_errors.items():
             if node_id not in graph:
                 continue

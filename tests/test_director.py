@@ -1,0 +1,268 @@
+"""Director logic with a scripted backend: brief floor, recipes vs the catalog, repair, security, refine,
+approve, budget stop, resume after a kill, memory, the CLI and the Director node's expansion."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("langgraph")
+
+from animation_studio.agent.catalog import pack_catalog
+from animation_studio.agent.director import recipes as R
+from animation_studio.agent.director.builder import GraphBuilder
+from animation_studio.agent.director.graph import DirectorContext, run_director, saved_state
+from animation_studio.agent.director.memory import Memory
+from animation_studio.agent.director.planner import IntentError, LLMCaller, keyword_brief, understand
+from animation_studio.agent.director.repair import validate_and_repair
+from animation_studio.agent.director.security import check_graph
+from animation_studio.agent.engine import EmbeddedEngine
+
+STUDIO = {
+    "parody_video": "funny parody of Luca's first ocean scene with exaggerated expressions and dramatic slow motion",
+    "character_voice": "Luca saying 'Silenzio, Bruno!' with determination",
+    "character_image": "Luca running, excited, sunny Italian seaside",
+}
+
+
+class Reply:
+    def __init__(self, data, text=None):
+        self.data, self.text = data, text if text is not None else json.dumps(data)
+        self.prompt_tokens, self.completion_tokens, self.seconds, self.model, self.backend = 10, 5, 0.01, "fake", "scripted"
+
+
+class FakeBackend:
+    """Same interface as agent.llm backends: answers by the schema it is asked for."""
+
+    def __init__(self, answer=None):
+        self.answer = answer or (lambda messages, schema, images: None)
+        self.calls, self.unloaded = [], 0
+
+    def chat(self, messages, schema=None, images=None, temperature=0.0, max_tokens=1024, timeout=None):
+        self.calls.append((messages, schema, images))
+        data = self.answer(messages, schema, images)
+        if isinstance(data, Exception):
+            raise data
+        return data if isinstance(data, Reply) else Reply(data)
+
+    def unload(self):
+        self.unloaded += 1
+
+
+@pytest.fixture(autouse=True)
+def _ngram(monkeypatch):
+    monkeypatch.setenv("ANIMATION_STUDIO_EMBEDDER", "ngram")
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return pack_catalog()
+
+
+def _ctx(tmp_path, engine, backend=None, **kw):
+    return DirectorContext(engine=engine, llm=LLMCaller(backend), run_dir=tmp_path / kw.pop("name", "run"), **kw)
+
+
+# ---------------------------------------------------------------- brief
+def test_keyword_brief_reads_the_three_studio_intents():
+    parody, _ = keyword_brief(STUDIO["parody_video"])
+    assert (parody.task_kind, parody.characters, parody.emotion) == ("parody_video", ["luca"], "funny")
+    assert parody.slow_motion > 1 and parody.exaggeration > 1
+    voice, _ = keyword_brief(STUDIO["character_voice"])
+    assert (voice.task_kind, voice.dialogue, voice.emotion) == ("character_voice", "Silenzio, Bruno!", "determined")
+    image, _ = keyword_brief(STUDIO["character_image"])
+    assert (image.task_kind, image.action, image.setting) == ("character_image", "running", "sunny Italian seaside")
+
+
+@pytest.mark.parametrize("intent", ["", "   ", "asdf qwerty", "write me a python program to sort a list"])
+def test_empty_or_unknown_intent_is_refused(intent):
+    with pytest.raises(IntentError):
+        keyword_brief(intent)
+
+
+def test_llm_brief_merges_only_valid_fields_and_never_overrides_keywords():
+    bad = FakeBackend(lambda m, s, i: {"task_kind": "character_voice", "characters": ["bruno_unknown"],
+                                       "emotion": "", "setting": "on a Vespa", "action": "", "dialogue": ""})
+    brief, source, _ = understand(STUDIO["character_image"], {}, "", LLMCaller(bad))
+    assert brief.task_kind == "character_image"  # keywords decided it; a weak model cannot flip it
+    assert brief.characters == ["luca"] and source["task_kind"] == "keywords"
+    brief, source, _ = understand("Luca in a picture", {}, "", LLMCaller(bad))
+    assert brief.setting == "on a Vespa" and source["setting"] == "llm"
+
+
+def test_invalid_json_from_the_llm_is_recorded_with_the_reason():
+    caller = LLMCaller(FakeBackend(lambda m, s, i: Reply(None, "sure! here you go: {not json")))
+    assert caller.ask("creative_director", "sys", "user", {"type": "object"}) is None
+    assert "invalid JSON" in caller.log[0]["rejected"] and caller.log[0]["raw"].startswith("sure!")
+
+
+# ---------------------------------------------------------------- recipes, builder, repair, security
+def test_every_recipe_builds_a_valid_allow_listed_graph_or_says_why_not(catalog, studio_dirs):
+    (studio_dirs["input"] / "clip.mp4").write_bytes(b"")  # LoadVideo's validator only checks that it exists
+    assert {"parody_video", "character_voice", "character_image"} <= set(R.task_kinds())
+    for recipe in R.RECIPES.values():
+        missing = recipe.missing(catalog)
+        if missing:
+            assert recipe.unavailable_reason(catalog) .startswith("needs node(s)")
+            continue
+        brief, _ = keyword_brief(STUDIO[recipe.task_kind])
+        ctx = {"intent": STUDIO[recipe.task_kind], "inputs": {"video": ["clip.mp4"]}}
+        slots = {**recipe.defaults(), **recipe.seed(brief, ctx)}
+        assert set(slots) == {s.name for s in recipe.slots}, recipe.name
+        b = GraphBuilder(catalog)
+        recipe.build(b, slots, ctx)
+        graph = b.finalize()
+        outcome = validate_and_repair(graph, catalog, max_rounds=0)
+        assert outcome.ok and not outcome.actions, (recipe.name, outcome.errors)
+        assert check_graph(graph, catalog) == [], recipe.name
+
+
+def test_recipe_with_missing_nodes_is_unavailable_and_planner_falls_back(catalog):
+    from animation_studio.agent.director.planner import choose_recipe
+
+    brief, _ = keyword_brief(STUDIO["character_voice"])
+    reduced = catalog.restricted([n for n in catalog.names() if n != "AnimStudio_CharacterVoice"])
+    recipe, why, unavailable = choose_recipe(brief, reduced, {})
+    assert recipe.name == "character_voice_script" and "last resort" in why
+    assert "AnimStudio_CharacterVoice" in unavailable["character_voice_tts"]
+
+
+def test_repair_fixes_node_errors_within_the_bound(catalog):
+    graph = {"1": {"class_type": "AnimStudio_SolidImag", "inputs": {"width": 99999, "height": "tall"}},
+             "2": {"class_type": "AnimStudio_SaveImage", "inputs": {"filename_prefix": "x"}}}
+    outcome = validate_and_repair(graph, catalog)
+    assert outcome.ok, outcome.errors
+    assert outcome.graph["1"]["class_type"] == "AnimStudio_SolidImage"
+    assert outcome.graph["1"]["inputs"]["width"] == 8192 and outcome.graph["1"]["inputs"]["height"] == 512
+    assert outcome.graph["2"]["inputs"]["images"] == ["1", 0]
+    assert len(outcome.actions) >= 3 and outcome.rounds <= 3
+    hopeless = {"1": {"class_type": "RunShellCommand", "inputs": {"cmd": "rm -rf /"}}}
+    out = validate_and_repair(hopeless, catalog)
+    assert not out.ok and "RunShellCommand" in " ".join(out.errors)
+
+
+def test_security_rejects_unlisted_classes_and_paths_outside_the_folders(catalog, studio_dirs):
+    graph = {"1": {"class_type": "AnimStudio_LoadImage", "inputs": {"image": "/etc/passwd"}},
+             "2": {"class_type": "AnimStudio_SaveText", "inputs": {"text": "x", "filename_prefix": "../../escape"}},
+             "3": {"class_type": "KSamplerAdvancedEvil", "inputs": {}}}
+    problems = check_graph(graph, catalog)
+    assert len(problems) == 3
+    assert any("/etc/passwd" in p for p in problems) and any("'..'" in p for p in problems)
+    assert any("not allow-listed" in p for p in problems)
+    ok = {"1": {"class_type": "AnimStudio_LoadImage", "inputs": {"image": str(studio_dirs["input"] / "a.png")}}}
+    assert check_graph(ok, catalog) == []
+
+
+# ---------------------------------------------------------------- the loop
+def _slot_editor(edits_per_call):
+    """Answers the edit schema with the next scripted edits; everything else gets nothing usable."""
+    queue = list(edits_per_call)
+
+    def answer(messages, schema, images):
+        if schema and "edits" in schema.get("properties", {}):
+            return {"edits": queue.pop(0) if queue else []}
+        return {}
+    return answer
+
+
+def test_refine_then_approve_with_scripted_scores(tmp_path, studio_dirs, monkeypatch):
+    from animation_studio.agent.director import graph as G
+
+    scores = iter([0.3, 0.9])
+    monkeypatch.setattr(G, "evaluate", lambda files, brief, recipe, slots, llm, blur: {
+        "score": next(scores), "metrics": {"files_produced": 1.0}, "vision": {}, "notes": [], "edits": []})
+    backend = FakeBackend(_slot_editor([[{"slot": "width", "value": 640, "reason": "wider"}]]))
+    memory = Memory(tmp_path / "mem.sqlite")
+    ctx = _ctx(tmp_path, EmbeddedEngine(), backend, memory=memory, max_iterations=3)
+    state = run_director(STUDIO["character_image"], ctx, run_id="r1")
+    assert state["status"] == "approved" and state["iteration"] == 2
+    assert [it["score"] for it in state["iterations"]] == [0.3, 0.9]
+    assert state["iterations"][1]["slots"]["width"] == 640
+    assert state["iterations"][1]["graph"] != state["iterations"][0]["graph"]
+    assert state["tokens"] > 0 and all("messages" in c for c in state["llm_log"])
+    assert all(Path(f).is_file() for f in state["files"])
+    hits = memory.similar("Luca running on a sunny seaside, excited", "character_image")
+    assert hits and hits[0]["recipe"] == state["recipe"] and hits[0]["slots"]["width"] == 640
+
+
+def test_budget_stop_after_max_iterations(tmp_path, studio_dirs, monkeypatch):
+    from animation_studio.agent.director import graph as G
+
+    monkeypatch.setattr(G, "evaluate", lambda *a: {"score": 0.1, "metrics": {}, "vision": {}, "notes": [],
+                                                    "edits": [{"slot": "strength", "value": 0.9}]})
+    backend = FakeBackend(_slot_editor([[{"slot": "emotion", "value": "angry"}], [{"slot": "emotion", "value": "sad"}]]))
+    ctx = _ctx(tmp_path, EmbeddedEngine(), backend, max_iterations=2)
+    state = run_director(STUDIO["character_voice"], ctx, run_id="b1")
+    assert state["status"] == "budget" and len(state["iterations"]) == 2
+    assert "iteration budget (2)" in state["message"]
+
+
+def test_execution_error_is_scored_zero_and_fed_back(tmp_path, studio_dirs):
+    class Broken(EmbeddedEngine):
+        def run(self, graph, run_dir=None, on_event=None, run_id=None, keep_values=True):
+            result = super().run({"1": {"class_type": "AnimStudio_LoadImage", "inputs": {"image": "missing.png"}},
+                                  "2": {"class_type": "AnimStudio_SaveImage", "inputs": {"images": ["1", 0],
+                                                                                          "filename_prefix": "x"}}},
+                                 run_dir=run_dir, run_id=run_id)
+            return result
+
+    ctx = _ctx(tmp_path, Broken(), max_iterations=2)
+    state = run_director(STUDIO["character_image"], ctx, run_id="e1")
+    assert state["status"] in ("budget", "stalled")
+    first = state["iterations"][0]
+    assert first["score"] == 0.0 and first["execution"]["status"] == "invalid"
+
+
+def test_llm_timeout_stops_with_a_clear_message(tmp_path, studio_dirs):
+    backend = FakeBackend(lambda m, s, i: TimeoutError("request timed out after 1 s"))
+    state = run_director(STUDIO["character_image"], _ctx(tmp_path, EmbeddedEngine(), backend), run_id="t1")
+    assert state["status"] == "llm_timeout" and "did not answer in time" in state["message"]
+
+
+def test_resume_after_a_kill_continues_from_the_last_finished_step(tmp_path, studio_dirs):
+    engine = EmbeddedEngine()
+    ctx = _ctx(tmp_path, engine, name="k1", fail_after="execute")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_director(STUDIO["character_image"], ctx, run_id="k1")
+    saved = saved_state(tmp_path / "k1", "k1")
+    assert saved["recipe"] and "execution" not in saved  # the killed step left no result
+    ctx2 = _ctx(tmp_path, engine, name="k1")
+    state = run_director("", ctx2, run_id="k1", resume=True)
+    assert state["status"] == "approved" and state["intent"] == STUDIO["character_image"]
+    assert [k for k in state["step_times"] if k.endswith("understand")] == ["0:understand"]  # not redone
+
+
+def test_vram_handoff_unloads_before_executing(tmp_path, studio_dirs, monkeypatch):
+    monkeypatch.setenv("ANIMATION_STUDIO__LLM__SHARE_GPU_WITH_COMFYUI", "true")
+    backend = FakeBackend()
+    run_director(STUDIO["character_image"], _ctx(tmp_path, EmbeddedEngine(), backend), run_id="v1")
+    assert backend.unloaded >= 1
+
+
+# ---------------------------------------------------------------- CLI and node
+def test_cli_direct_writes_run_json_and_rejects_bad_intents(tmp_path, studio_dirs, capsys):
+    from animation_studio.agent.cli import main
+
+    out = tmp_path / "runs"
+    assert main(["direct", STUDIO["character_image"], "--llm", "none", "--out", str(out), "--no-memory"]) == 0
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "approved" and record["iterations"][0]["graph"] and record["files"]
+    assert main(["direct", "", "--llm", "none", "--out", str(out)]) == 2
+    assert main(["direct", "please file my taxes", "--llm", "none", "--out", str(out), "--no-memory"]) == 3
+    err = capsys.readouterr().err
+    assert "What I can do" in err and "character_voice" in err
+
+
+def test_director_node_iterates_by_expansion_on_the_embedded_engine(studio_dirs, tmp_path):
+    graph = {"1": {"class_type": "AnimStudio_LLMDirector", "inputs": {
+        "intent": STUDIO["character_voice"], "character": "", "llm": "none", "max_iterations": 2,
+        "approve_score": 0.99}},
+        "2": {"class_type": "AnimStudio_SaveText", "inputs": {"text": ["1", 2], "filename_prefix": "report"}}}
+    result = EmbeddedEngine().run(graph, run_dir=tmp_path / "node")
+    assert result.ok, result.message()
+    assert any(n.startswith("1.it1.") for n in result.executed) and "1.it1.eval" in result.executed
+    report = json.loads(result.values["1"][2][0])
+    assert report["recipe"] == "character_voice_tts" and report["iterations"] >= 1
+    assert any(f.endswith(".wav") for f in result.files)
