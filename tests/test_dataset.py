@@ -182,3 +182,24 @@ def test_cli_dataset_command(film, tmp_path, studio_dirs):
     bad = subprocess.run([sys.executable, "-m", "animation_studio.agent.cli", "dataset", str(film), "--character",
                           "bruno"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "Known characters" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_background_plate_removes_the_character_with_the_opencv_fallback(studio_dirs):
+    from film import set_background, character_sprite
+
+    bg = np.asarray(set_background(7).convert("RGB"))
+    frame = set_background(7)
+    sprite = character_sprite("luca")
+    frame.paste(sprite, (80, 50), sprite)
+    rgb = np.asarray(frame.convert("RGB"))
+    alpha = np.zeros(rgb.shape[:2], np.float32)
+    alpha[50:100, 80:114] = np.asarray(sprite)[..., 3] / 255
+    plate, method = curate.background_plate(rgb, alpha)
+    assert method == "opencv_telea"  # no LaMa in models/inpaint here
+    region = (slice(50, 100), slice(80, 114))
+    before = np.abs(rgb[region].astype(int) - bg[region]).mean()
+    after = np.abs(plate[region].astype(int) - bg[region]).mean()
+    assert after < before / 2
+    outside = np.ones(rgb.shape[:2], bool)
+    outside[40:110, 70:124] = False
+    assert np.array_equal(plate[outside], rgb[outside])  # nothing else touched

@@ -92,6 +92,35 @@ class DedupeFrames:
         return (images[kept], json.dumps({"kept": kept, "duplicate_of": dupes}))
 
 
+class BackgroundPlate:
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("plates", "method")
+    FUNCTION = "run"
+    DESCRIPTION = "Remove the characters (mask) from frames for background LoRAs: LaMa from models/inpaint, else OpenCV."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"images": ("IMAGE",), "masks": ("MASK",),
+                             "lama_model": ("STRING", {"default": "big-lama.pt"})}}
+
+    def run(self, images, masks, lama_model):
+        import numpy as np
+
+        from ..core import image_to_numpy, numpy_to_image
+        from .curate import background_plate
+
+        frames, plates, methods = image_to_numpy(images), [], set()
+        bar = bridge.ProgressBar(len(frames), "background plates")
+        for i, frame in enumerate(frames):
+            alpha = masks[min(i, len(masks) - 1)].cpu().numpy()
+            plate, method = background_plate(frame, alpha, lama_model)
+            plates.append(plate)
+            methods.add(method)
+            bar.update(1)
+        return (numpy_to_image(np.stack(plates)), ",".join(sorted(methods)))
+
+
 class CurateDataset:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("STRING", "STRING")
@@ -129,5 +158,6 @@ NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = bridge.node_mappings({
     "AlphaMatte": (AlphaMatte, "Alpha Matte (3D soft edges)"),
     "SharpnessFilter": (SharpnessFilter, "Sharpness Filter"),
     "DedupeFrames": (DedupeFrames, "Remove Near-Duplicates"),
+    "BackgroundPlate": (BackgroundPlate, "Background Plate (remove characters)"),
     "CurateDataset": (CurateDataset, "Curate LoRA Dataset"),
 })

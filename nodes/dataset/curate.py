@@ -311,3 +311,37 @@ def fingerprint(settings: CurationSettings, video_path: str) -> str:
     stat = Path(video_path).stat()
     raw = json.dumps({"settings": asdict(settings), "video": [str(video_path), stat.st_size]}, sort_keys=True)
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- background plates
+def background_plate(rgb, alpha, model_name: str = "big-lama.pt"):
+    """The set without its characters: LaMa from models/inpaint when present, OpenCV Telea otherwise.
+
+    Returns (plate uint8 RGB, which path was used).
+    """
+    np, cv2 = _np(), _cv2()
+    hole = (cv2.dilate((alpha > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0).astype(np.uint8)
+    try:
+        model_path = bridge.find_model("inpaint", model_name)
+    except bridge.MissingModel:
+        model_path = None
+    if model_path is not None:
+        return _lama(rgb, hole, model_path), "lama"
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    plate = cv2.inpaint(bgr, hole * 255, 5, cv2.INPAINT_TELEA)
+    return cv2.cvtColor(plate, cv2.COLOR_BGR2RGB), "opencv_telea"
+
+
+def _lama(rgb, hole, model_path):
+    """Big-LaMa as TorchScript (the export ComfyUI inpaint packs use): image [1,3,H,W] + mask [1,1,H,W] in 0..1."""
+    np = _np()
+    torch = bridge.require("torch", "dataset")
+    model = torch.jit.load(str(model_path), map_location="cpu").eval()
+    h, w = hole.shape
+    ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8
+    img = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="reflect").astype(np.float32) / 255
+    mask = np.pad(hole, ((0, ph), (0, pw)), mode="constant").astype(np.float32)
+    with torch.inference_mode():
+        out = model(torch.from_numpy(img).permute(2, 0, 1)[None], torch.from_numpy(mask)[None, None])
+    plate = (out[0].permute(1, 2, 0).clamp(0, 1).numpy()[:h, :w] * 255 + 0.5).astype(np.uint8)
+    return np.where(hole[..., None] > 0, plate, rgb)
