@@ -301,6 +301,14 @@ class ServerEngine:
             with self._lock:
                 self._active[prompt_id] = server
             self._follow(ws, server, prompt_id, result, emit, started)
+            if result.node_errors and result.status == "success":
+                # A 200 with node_errors: ComfyUI dropped the outputs that failed validation and ran the rest.
+                # The embedded engine refuses such a graph, so report it the same way (with what did run kept).
+                result.status = "invalid"
+                result.error = {"type": "prompt_outputs_failed_validation",
+                                "message": "Prompt outputs failed validation",
+                                "details": f"ComfyUI ran only the outputs that passed; failed: {sorted(result.node_errors)}",
+                                "extra_info": {}}
         except ServerError as exc:
             kind = "server_died" if exc.kind == "server_unreachable" and result.executed else exc.kind
             result.status, result.error = "error", {"type": kind, "message": str(exc)}

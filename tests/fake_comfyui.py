@@ -65,13 +65,21 @@ def validate(graph: dict) -> tuple[dict | None, dict]:
     outputs = [n for n, node in graph.items() if OBJECT_INFO[node["class_type"]]["output_node"]]
     if not outputs:
         return ({"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": {}}, {})
-    if node_errors:
+    for output in outputs:
+        for node_id in ancestors(graph, output) & set(node_errors):
+            node_errors[node_id]["dependent_outputs"].append(output)
+    if node_errors and all(ancestors(graph, o) & set(node_errors) for o in outputs):
         return ({"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
                  "details": "", "extra_info": {}}, node_errors)
-    return None, {}
+    return None, node_errors  # some outputs are fine: ComfyUI runs those and answers 200 with node_errors
 
 
-def topological(graph: dict) -> list[str]:
+def ancestors(graph: dict, node_id: str) -> set[str]:
+    """The node and every node it needs."""
+    return set(topological(graph, [node_id]))
+
+
+def topological(graph: dict, targets: list[str] | None = None) -> list[str]:
     order, seen = [], set()
 
     def visit(node_id: str) -> None:
@@ -83,7 +91,7 @@ def topological(graph: dict) -> list[str]:
                 visit(str(value[0]))
         order.append(node_id)
 
-    for node_id in graph:
+    for node_id in graph if targets is None else targets:
         visit(node_id)
     return order
 
@@ -169,11 +177,13 @@ class FakeComfyUI:
         prompt_id = body.get("prompt_id") or str(uuid.uuid4())
         self.number += 1
         self.received.append(body)
-        outputs = [n for n, node in graph.items() if OBJECT_INFO[node["class_type"]]["output_node"]]
+        # As ComfyUI: outputs whose nodes failed validation are dropped, the others run (answered 200).
+        outputs = [n for n, node in graph.items() if OBJECT_INFO[node["class_type"]]["output_node"]
+                   and not ancestors(graph, n) & set(node_errors)]
         self.pending.append([self.number, prompt_id, graph, {"client_id": body.get("client_id")}, outputs])
         self.queue_event.set()
         await self.send(None, "status", {"status": {"exec_info": {"queue_remaining": self.queue_remaining()}}})
-        return web.json_response({"prompt_id": prompt_id, "number": self.number, "node_errors": {}})
+        return web.json_response({"prompt_id": prompt_id, "number": self.number, "node_errors": node_errors})
 
     async def get_queue(self, request):
         others = [[-i, f"someone-else-{i}", {}, {}, []] for i in range(self.busy)]
@@ -243,7 +253,7 @@ class FakeComfyUI:
         values: dict[str, str] = {}
         ui_outputs: dict[str, dict] = {}
         status = "success"
-        for node_id in topological(graph):
+        for node_id in topological(graph, outputs):
             node = graph[node_id]
             inputs = {k: values[str(v[0])] if isinstance(v, list) else v for k, v in node["inputs"].items()}
             await self.send(client_id, "executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id})

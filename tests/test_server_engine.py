@@ -275,3 +275,16 @@ def test_put_input_uploads_to_every_server(fake, tmp_path):
     assert name == "animation_studio/luca.png"
     for server in (a, b):
         assert (server.base_dir / "input" / "animation_studio" / "luca.png").read_bytes() == source.read_bytes()
+
+
+def test_a_graph_with_one_invalid_output_is_invalid_but_keeps_what_ran(fake, tmp_path):
+    server = fake()
+    graph = save_graph("kept")
+    graph["4"] = {"class_type": "FakeSave", "inputs": {"text": ["1", 0]}}  # filename_prefix missing
+    result = engine_for(server.url).run(graph, tmp_path / "run")
+    # ComfyUI answers 200, drops output 4 and runs output 3; the engine says invalid like the embedded one would.
+    assert result.status == "invalid"
+    assert result.error["type"] == "prompt_outputs_failed_validation"
+    assert result.node_errors["4"]["errors"][0]["type"] == "required_input_missing"
+    assert result.executed == ["1", "3"]
+    assert [Path(p).read_text() for p in result.files] == ["kept"]
