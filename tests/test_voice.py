@@ -177,3 +177,16 @@ def test_character_voice_workflow_end_to_end(studio_dirs, engine):
     second = engine.run(graph)
     assert second.ok and not set(second.files) & set(first.files)  # nothing overwritten
     assert Path(wavs[0]).stat().st_size > 1000
+
+
+def test_director_voice_graph_validates_and_retries_with_another_reference(studio_dirs, engine):
+    from animation_studio.agent.voices import voice_graph
+
+    graph = voice_graph("Silenzio, Bruno!", "alberto", "excited", 0.9, "it", reference_variant=1)
+    assert engine.validate(graph).ok
+    result = engine.run(graph)
+    assert result.ok, result.message()
+    synthesis = json.loads(result.values["1"][1][0])
+    assert synthesis["reference_variant"] == 1 and synthesis["character"] == "alberto"
+    with pytest.raises(ValueError, match="No voice profile"):
+        voice_graph("Hi", "bruno")
