@@ -193,17 +193,18 @@ class ServerEngine:
     def _pick(self, exclude: set[str] = frozenset()) -> ComfyServer:
         """The least-busy reachable server, reserved at once so parallel runs spread out."""
         with self._lock:
-            loads = []
+            loads, failures = [], []
             for index, server in enumerate(self.servers):
                 if server.url in exclude:
                     continue
                 try:
                     loads.append((self._load(server), index, server))
-                except ServerError:
-                    continue
+                except ServerError as exc:
+                    failures.append(exc)
             if not loads:
-                tried = ", ".join(s.url for s in self.servers)
-                raise ServerError(f"no ComfyUI server is reachable ({tried})", "server_unreachable")
+                if not failures:
+                    raise ServerError("no other ComfyUI server to retry on", "server_unreachable")
+                raise ServerError("; ".join(map(str, failures)), failures[0].kind)
             server = min(loads, key=lambda item: item[:2])[2]
             self._reserved[server.url] = self._reserved.get(server.url, 0) + 1
             return server

@@ -150,7 +150,8 @@ def test_a_server_that_never_answers_times_out(fake):
     started = time.monotonic()
     result = engine_for(server.url, request_timeout=0.5).run(save_graph("x"))
     assert time.monotonic() - started < 10
-    assert result.status == "error" and result.error["type"] in ("server_timeout", "server_unreachable")
+    assert result.status == "error" and result.error["type"] == "server_timeout"
+    assert "did not answer" in result.error["message"]
     assert server.url in result.error["message"]
 
 
@@ -288,3 +289,10 @@ def test_a_graph_with_one_invalid_output_is_invalid_but_keeps_what_ran(fake, tmp
     assert result.node_errors["4"]["errors"][0]["type"] == "required_input_missing"
     assert result.executed == ["1", "3"]
     assert [Path(p).read_text() for p in result.files] == ["kept"]
+
+
+def test_when_every_server_is_down_the_error_names_each_of_them():
+    urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    result = engine_for(*urls).run(save_graph("x"))
+    assert result.status == "error" and result.error["type"] == "server_unreachable"
+    assert all(url in result.error["message"] for url in urls)
