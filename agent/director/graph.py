@@ -86,7 +86,7 @@ def _step(name: str, ctx: DirectorContext, fn):
         key = f"{state.get('iteration', 0)}:{name}"
         times[key] = round(times.get(key, 0.0) + seconds, 4)
         update["step_times"] = times
-        if name in ("plan", "build", "validate"):
+        if name in ("understand", "analyse", "plan", "build", "validate"):
             update["planning_seconds"] = state.get("planning_seconds", 0.0) + seconds - (ctx.llm.seconds - llm_s_start)
         if ctx.fail_after == name:
             ctx.fail_after = None

@@ -250,7 +250,7 @@ def understand(intent: str, inputs: dict, character: str, llm: LLMCaller) -> tup
     answer = llm.ask("creative_director",
                      "You turn an animation request into a JSON brief. Answer with JSON only.",
                      f"Request: {intent}\nKnown characters: {', '.join(known_characters())}\n"
-                     f"Task kinds: {', '.join(TASK_KINDS)}", BRIEF_SCHEMA, max_tokens=300)
+                     f"Task kinds: {', '.join(TASK_KINDS)}", BRIEF_SCHEMA, max_tokens=200)
     if answer is None:
         return brief, source, notes
     merged = brief.model_dump()
@@ -320,7 +320,7 @@ def fill_slots(recipe: Recipe, brief: Brief, ctx: dict, llm: LLMCaller, seeded: 
     answer = llm.ask("creative_director",
                      "You fill the slots of an animation workflow template. Answer with JSON only.",
                      f"Request: {ctx.get('intent', '')}\nBrief: {brief.model_dump_json()}\nTemplate: {recipe.title}\n"
-                     f"Current values: {json.dumps(slots)}", recipe.schema(), max_tokens=400)
+                     f"Current values: {json.dumps(slots)}", recipe.schema(), max_tokens=250)
     if answer:
         kept, rejected = recipe.clean({k: v for k, v in answer.items() if k != "filename_prefix"})
         # Empty strings from a weak model would erase good seeded text.
