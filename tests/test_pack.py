@@ -26,6 +26,15 @@ def test_pyproject_packaging():
     assert not any(d.startswith("torchvision") for deps in extras.values() for d in deps)
 
 
+def test_every_sub_package_is_packaged():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(meta["tool"]["setuptools"]["packages"])
+    found = {"animation_studio" + ("." + ".".join(p.parent.relative_to(ROOT).parts) if p.parent != ROOT else "")
+             for p in ROOT.rglob("__init__.py")
+             if not {".venv", "tests", "build"} & set(p.relative_to(ROOT).parts)}
+    assert found == listed
+
+
 def test_exports_for_comfyui():
     import animation_studio as pack
 
