@@ -150,34 +150,24 @@ def fit_size(width: int, height: int, max_size: int | None) -> tuple[int, int]:
     return width, height
 
 
-def iter_frames(video: VideoFile, start: int = 0, end: int | None = None, stride: int = 1,
-                max_size: int | None = None, chunk: int = 16) -> Iterator["np.ndarray"]:
-    """uint8 [n,H,W,3] chunks of frames start..end-1 (every `stride`-th), at constant frame rate.
+def iter_pictures(video: VideoFile, start: int = 0, end: int | None = None, stride: int = 1) -> Iterator["av.VideoFrame"]:
+    """The decoder's own pictures (av.VideoFrame, usually yuv420p) for frames start..end-1, at constant frame rate.
 
     Timestamps are mapped to the nominal rate (video.fps): a variable-frame-rate
-    file has frames repeated or dropped so frame i is the picture shown at i/fps,
-    which is what keeps the audio in sync downstream.
+    file has pictures repeated (the same object again) or dropped so slot i is
+    the picture shown at i/fps, which is what keeps the audio in sync downstream.
+    Consumers that can work on YUV planes use this directly and skip the RGB
+    conversion; everything else goes through `iter_frames`.
     """
-    import numpy as np
-
     av = _av()
     end = video.frame_count if end is None else min(int(end), video.frame_count)
-    start, stride, chunk = max(0, int(start)), max(1, int(stride)), max(1, int(chunk))
+    start, stride = max(0, int(start)), max(1, int(stride))
     if start >= end:
         return
-    out_w, out_h = fit_size(video.width, video.height, max_size)
     fps = Fraction(video.fps).limit_denominator(1001)
     wanted = range(start, end, stride)
-    state = {"next": 0, "batch": [], "cached": (None, None)}
-
-    def emit(frame):
-        # One conversion per decoded picture, even when a VFR gap repeats it.
-        if state["cached"][0] is not frame:
-            state["cached"] = (frame, frame.to_ndarray(width=out_w, height=out_h, format="rgb24"))
-        state["batch"].append(state["cached"][1])
-        state["next"] += 1
-
-    last = None  # the latest decoded picture (an av.VideoFrame, converted only when needed)
+    nxt = 0  # index into wanted of the next slot to fill
+    last = None  # the latest decoded picture
     with _open(video.path) as container:
         vs = container.streams.video[0]
         vs.thread_type = "AUTO"
@@ -194,15 +184,14 @@ def iter_frames(video: VideoFile, start: int = 0, end: int | None = None, stride
                 t0 = t if t0 is None else t0
                 idx = int(round((t - t0) * float(fps)))
                 # Slots before this picture's slot show the previous picture (VFR gaps).
-                while state["next"] < len(wanted) and wanted[state["next"]] < idx:
-                    emit(last if last is not None else frame)
-                if state["next"] < len(wanted) and wanted[state["next"]] == idx:
-                    emit(frame)
+                while nxt < len(wanted) and wanted[nxt] < idx:
+                    yield last if last is not None else frame
+                    nxt += 1
+                if nxt < len(wanted) and wanted[nxt] == idx:
+                    yield frame
+                    nxt += 1
                 last = frame
-                if len(state["batch"]) >= chunk:
-                    yield np.stack(state["batch"])
-                    state["batch"] = []
-                if state["next"] >= len(wanted):
+                if nxt >= len(wanted):
                     break
         except av.FFmpegError as exc:
             if last is None:
@@ -211,14 +200,36 @@ def iter_frames(video: VideoFile, start: int = 0, end: int | None = None, stride
         if last is None:
             raise ValueError(f"No frame of {Path(video.path).name!r} could be decoded.")
         # The last picture holds until the promised frame count (its display time, or a truncated tail).
-        while state["next"] < len(wanted):
-            emit(last)
-            if len(state["batch"]) >= chunk:
-                yield np.stack(state["batch"])
-                state["batch"] = []
-    batch = state["batch"]
+        while nxt < len(wanted):
+            yield last
+            nxt += 1
+
+
+def iter_frames(video: VideoFile, start: int = 0, end: int | None = None, stride: int = 1,
+                max_size: int | None = None, chunk: int = 16) -> Iterator["np.ndarray"]:
+    """uint8 [n,H,W,3] RGB chunks of frames start..end-1 (every `stride`-th), at constant frame rate."""
+    import numpy as np
+
+    out_w, out_h = fit_size(video.width, video.height, max_size)
+    chunk = max(1, int(chunk))
+    batch, cached = [], (None, None)
+    for picture in iter_pictures(video, start, end, stride):
+        # One conversion per decoded picture, even when a VFR gap repeats it.
+        if cached[0] is not picture:
+            cached = (picture, picture.to_ndarray(width=out_w, height=out_h, format="rgb24"))
+        batch.append(cached[1])
+        if len(batch) >= chunk:
+            yield np.stack(batch)
+            batch = []
     if batch:
         yield np.stack(batch)
+
+
+def plane_array(plane) -> "np.ndarray":
+    """A writable uint8 [h,w] numpy view of one plane of an av.VideoFrame (no copy; rows keep their padding stride)."""
+    import numpy as np
+
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:plane.height, :plane.width]
 
 
 def read_frames(video: VideoFile, **kwargs) -> "np.ndarray":
@@ -475,6 +486,10 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
                 progress: "bridge.ProgressBar | None" = None) -> VideoFile:
     """Encode uint8 [n,H,W,3] chunks into `path` (never overwriting), with audio cut to the picture's length.
 
+    A chunk may also be a list of av.VideoFrame pictures of one even size (from
+    `iter_pictures` or blended in YUV): they go to the encoder as they are, with
+    no RGB round trip.
+
     The audio is trimmed or padded to exactly frames/fps seconds, so the mux is
     frame-exact and the sound cannot drift from the picture.
     """
@@ -499,17 +514,25 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
         with av.open(str(part), "w", format=spec["suffix"].lstrip(".")) as container:
             vstream = aenc = None
             for frames in chunks:
-                frames = _as_uint8_frames(frames, even=codec != "gif")
+                pictures = _is_pictures(frames)
+                if pictures:
+                    shape = (frames[0].height, frames[0].width)
+                else:
+                    frames = _as_uint8_frames(frames, even=codec != "gif")
+                    shape = frames.shape[1:3]
                 if vstream is None:
-                    vstream = _add_video_stream(container, spec, codec, rate, frames.shape[2], frames.shape[1], crf, preset)
+                    vstream = _add_video_stream(container, spec, codec, rate, shape[1], shape[0], crf, preset)
                     if wave is not None:
                         astream = container.add_stream(spec["audio"], rate=sr, layout=_layout(wave.shape[0]))
                         aenc = _AudioEncoder(container, astream, wave, sr)
-                elif frames.shape[1:3] != (vstream.height, vstream.width):
-                    raise ValueError(f"All frames must have one size; got {frames.shape[1:3]} after "
+                elif shape != (vstream.height, vstream.width):
+                    raise ValueError(f"All frames must have one size; got {shape} after "
                                      f"{(vstream.height, vstream.width)}.")
                 for img in frames:
-                    frame = _gif_frame(img) if codec == "gif" else av.VideoFrame.from_ndarray(img, format="rgb24")
+                    if pictures:
+                        frame = _encoder_picture(img, spec["pix_fmt"], 1 / rate)
+                    else:
+                        frame = _gif_frame(img) if codec == "gif" else av.VideoFrame.from_ndarray(img, format="rgb24")
                     frame.pts = n
                     n += 1
                     container.mux(vstream.encode(frame))
@@ -530,6 +553,23 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
     finally:
         part.unlink(missing_ok=True)
     return probe(path)
+
+
+def _is_pictures(frames) -> bool:
+    """A chunk of av.VideoFrame pictures (the YUV fast path) rather than a uint8 RGB array."""
+    return isinstance(frames, (list, tuple)) and bool(frames) and hasattr(frames[0], "planes")
+
+
+def _encoder_picture(picture, pix_fmt: str, time_base):
+    """A decoded or blended picture ready for the encoder: its pixel format and clock, no frame type forced."""
+    av = _av()
+    if picture.format.name != pix_fmt:
+        picture = picture.reformat(format=pix_fmt)
+    # A decoder marks pictures I/P/B; libx264 would obey those marks, so let it choose as for any new frame.
+    picture.pict_type = av.video.frame.PictureType.NONE
+    # A decoded picture keeps the source stream's clock; pts are counted in the output's frames.
+    picture.time_base = time_base
+    return picture
 
 
 def _as_uint8_frames(frames, even: bool):
