@@ -220,8 +220,9 @@ def retime(video: VideoFile, positions, out_fps: float, mode: str = "blend", mod
     positions = np.clip(positions, 0, video.frame_count - 1)
     bar = bridge.ProgressBar(len(positions), "retime")
     if mode == "blend" and zoom is None and video.width % 2 == 0 and video.height % 2 == 0:
-        return vio.write_video(_blend_pictures(video, positions), out_fps, vio.temp_video_path(stem), audio=audio,
-                               progress=bar)
+        # Decode + blend in a thread ahead of the encoder, as the FFmpeg CLI overlaps its stages.
+        return vio.write_video(vio.prefetch(_blend_pictures(video, positions)), out_fps, vio.temp_video_path(stem),
+                               audio=audio, progress=bar)
     interp = Interpolator(mode, model_name)
 
     def source_frames():

@@ -225,6 +225,59 @@ def iter_frames(video: VideoFile, start: int = 0, end: int | None = None, stride
         yield np.stack(batch)
 
 
+def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+    """Run a producer (decode + per-frame work) in a thread, `depth` items ahead of the consumer (the encoder).
+
+    The FFmpeg CLI overlaps decoding, filtering and encoding in separate threads;
+    this does the same for a generator whose heavy calls release the GIL (FFmpeg
+    decoding, cv2). The producer runs in a copy of the caller's context, so the
+    run's progress/interrupt hooks still apply there, and its exceptions (an
+    interrupt included) are raised in the consumer. Stopping early stops it.
+    """
+    import contextvars
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put((done, exc))
+
+    worker = threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True,
+                              name="animation_studio_prefetch")
+    worker.start()
+    try:
+        while True:
+            item, error = q.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it finish
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.05)
+
+
 def plane_array(plane) -> "np.ndarray":
     """A writable uint8 [h,w] numpy view of one plane of an av.VideoFrame (no copy; rows keep their padding stride)."""
     import numpy as np
