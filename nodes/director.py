@@ -10,10 +10,14 @@ to that evaluator, so the next plan is made after the evaluation has run.
 from __future__ import annotations
 
 import json
+import time
 
 from . import bridge
 
 CATEGORY = "Animation Studio/director"
+# The one message the Director panel (web/animation_studio.js) listens to. Its data:
+# {run_id, node, stage: plan|brief|graph|evaluate|done, iteration, text, score?, scores?, edits?, graph?}
+DIRECTOR_EVENT = "animation_studio.director"
 _LLM_MEMO: dict = {}  # (role, prompt, schema) -> answer; ComfyUI may re-run expanded nodes (PR #10499)
 _BACKENDS: dict = {}
 
@@ -82,6 +86,24 @@ def plan_graph(intent: str, character: str, llm: str, inputs: list[str], history
         raise SecurityError(problems)
     return {"brief": brief.model_dump(), "recipe": recipe.name, "reason": reason, "slots": slots,
             "graph": outcome.graph, "primary": primary, "tokens": caller.tokens}
+
+
+def tell(node_id: str, run_id: str, stage: str, iteration: int, text: str, **extra) -> None:
+    """One line of the Director's log: the node's progress text and the panel's event."""
+    bridge.send_progress_text(text, node_id)
+    bridge.send_message(DIRECTOR_EVENT, {"run_id": run_id, "node": node_id, "stage": stage,
+                                         "iteration": iteration, "text": text, **extra})
+
+
+def _graph_summary(graph: dict) -> str:
+    names = [node["class_type"].removeprefix(bridge.NODE_PREFIX) for node in graph.values()]
+    return f"{len(names)} nodes: " + " -> ".join(names)
+
+
+def _verdict(score: float, approve_score: float, iteration: int, max_iterations: int) -> str:
+    if score >= approve_score:
+        return "approved"
+    return "stopped at the iteration cap" if iteration >= max_iterations else "stopped: no edit left to try"
 
 
 class DirectorPlan:
@@ -203,26 +225,43 @@ class LLMDirector:
         fb = json.loads(feedback) if feedback else None
         iteration = int(iteration or 0)
         uid = str(unique_id or "director")
+        root = uid.split(".it")[0]  # the user's Director node; clones are "<root>.itN.next"
+        run_id = history.get("run_id") or f"{time.strftime('%Y%m%d-%H%M%S')}-{root}"
         bridge.check_interrupt()
+
+        def finish(verdict: str, fb: dict):
+            report = json.dumps({"status": verdict, "iterations": iteration, "scores": history["scores"],
+                                 "recipe": history.get("recipe"), "slots": history.get("slots"),
+                                 "last_feedback": fb}, indent=1)
+            tell(uid, run_id, "done", iteration,
+                 f"{verdict} after {iteration} iteration(s), score {fb.get('score', 0):.2f}", scores=history["scores"])
+            return {"ui": {"text": [report]},
+                    "result": (previous_images, previous_audio, report, json.dumps(history.get("graph", {})))}
+
         if fb is not None:
-            history.setdefault("scores", []).append(fb.get("score"))
-            done = fb.get("score", 0.0) >= approve_score or iteration >= max_iterations
-            no_edit = not fb.get("edits") and fb.get("score", 0.0) < approve_score
+            score = fb.get("score", 0.0)
+            history.setdefault("scores", []).append(score)
+            edits = "; ".join(f"{e.get('slot')} -> {e.get('value')} ({e.get('reason', '')})" for e in fb.get("edits", []))
+            tell(uid, run_id, "evaluate", iteration, f"score {score:.2f}" + (f"; edits: {edits}" if edits else ""),
+                 score=score, scores=fb.get("metrics", {}), edits=fb.get("edits", []))
+            done = score >= approve_score or iteration >= max_iterations
+            # Without an evaluator edit only a configured LLM can still propose one (planner.refine).
+            no_edit = not fb.get("edits") and score < approve_score and _backend(llm) is None
             if done or no_edit:
-                verdict = "approved" if fb.get("score", 0.0) >= approve_score else "stopped at the iteration cap" \
-                    if iteration >= max_iterations else "stopped: no edit left to try"
-                report = json.dumps({"status": verdict, "iterations": iteration, "scores": history["scores"],
-                                     "recipe": history.get("recipe"), "slots": history.get("slots"),
-                                     "last_feedback": fb}, indent=1)
-                bridge.send_progress_text(f"{verdict} after {iteration} iteration(s), score {fb.get('score', 0):.2f}", uid)
-                return {"ui": {"text": [report]},
-                        "result": (previous_images, previous_audio, report, json.dumps(history.get("graph", {})))}
+                return finish(_verdict(score, approve_score, iteration, max_iterations), fb)
         step = iteration + 1
-        bridge.send_progress_text(f"iteration {step}/{max_iterations}: planning", uid)
+        tell(uid, run_id, "plan", step, f"iteration {step}/{max_iterations}: planning")
         inputs = [line.strip() for line in (input_files or "").splitlines() if line.strip()]
         plan = plan_graph(intent, character, llm, inputs, history or None, fb, prefix=f"{uid}.it{step}.")
+        if fb is not None and plan["reason"] == "refined: no change":
+            return finish("stopped: no edit left to try", fb)
         bridge.check_interrupt()
-        bridge.send_progress_text(f"iteration {step}/{max_iterations}: running {plan['recipe']}", uid)
+        if step == 1:
+            brief = plan["brief"]
+            tell(uid, run_id, "brief", step, ", ".join(f"{k}: {v}" for k, v in brief.items() if v not in ("", [], None)),
+                 brief=brief)
+        tell(uid, run_id, "graph", step, f"{plan['recipe']} ({plan['reason']}), {_graph_summary(plan['graph'])}",
+             recipe=plan["recipe"], slots=plan["slots"], graph=plan["graph"])
         expansion = dict(plan["graph"])
         primary = plan["primary"]
         ev_id = f"{uid}.it{step}.eval"
@@ -233,7 +272,7 @@ class LLMDirector:
             ev_inputs["audio"] = primary["audio"]
         expansion[ev_id] = {"class_type": "AnimStudio_QualityEvaluator", "inputs": ev_inputs}
         record = {"recipe": plan["recipe"], "brief": plan["brief"], "slots": plan["slots"], "graph": plan["graph"],
-                  "scores": history.get("scores", [])}
+                  "scores": history.get("scores", []), "run_id": run_id}
         clone_id = f"{uid}.it{step}.next"
         clone_inputs = {"intent": intent, "character": character, "llm": llm, "max_iterations": max_iterations,
                         "approve_score": approve_score, "input_files": input_files, "feedback": [ev_id, 1],

