@@ -306,3 +306,48 @@ def test_director_panel_runs_an_intent_and_shows_its_iterations(browser, server)
     errors = severe_errors(browser.get_log("browser"))
     assert not errors, "console errors while the Director ran:\n" + "\n".join(errors)
 
+
+
+PREVIEW_GRAPH = {
+    "1": {"class_type": "AnimStudio_SolidImage", "inputs": {"width": 128, "height": 72, "top_color": "#7ec8e3",
+                                                           "bottom_color": "#f6d7a7"}},
+    "2": {"class_type": "AnimStudio_DramaticSting", "inputs": {"style": "dun_dun_dun", "root_hz": 110.0,
+                                                              "sample_rate": 22050, "seed": 0}},
+    "3": {"class_type": "AnimStudio_ImagesToVideo", "inputs": {"images": ["1", 0], "fps": 12.0}},
+    "4": {"class_type": "AnimStudio_SaveVideo", "inputs": {"video": ["3", 0], "filename_prefix": "browser/card",
+                                                          "format": "mp4", "with_audio": False}},
+    "5": {"class_type": "AnimStudio_SaveAudio", "inputs": {"audio": ["2", 0], "filename_prefix": "browser/sting",
+                                                          "format": "wav"}},
+}
+
+
+@browser_tier
+def test_output_nodes_show_audio_and_video_previews(browser):
+    """Queued from the canvas, SaveVideo and SaveAudio get a playable <video> / <audio> the server serves."""
+    result = run_async(browser, """
+        const api = window.comfyAPI.api.api;  // the frontend's own client, as extensions import it
+        app.loadApiJson(args[0], "previews");
+        const executed = new Set();
+        const onExecuted = (e) => executed.add(String(e.detail?.display_node ?? e.detail?.node));
+        api.addEventListener("executed", onExecuted);
+        await app.queuePrompt(0, 1);
+        for (let i = 0; i < 600 && !(executed.has("4") && executed.has("5")); i++) await new Promise(r => setTimeout(r, 100));
+        api.removeEventListener("executed", onExecuted);
+        const media = {};
+        for (const id of ["4", "5"]) {
+          const el = app.graph.getNodeById(+id).widgets?.find(w => w.name === "animation_studio_preview")?.element
+            ?.querySelector("video, audio");
+          if (!el) continue;
+          const res = await fetch(el.src);
+          media[id] = {tag: el.tagName.toLowerCase(), status: res.status, type: res.headers.get("content-type"),
+                       bytes: (await res.arrayBuffer()).byteLength, file: el.dataset.filename};
+        }
+        return {executed: [...executed], media};
+    """, PREVIEW_GRAPH)
+    assert "error" not in result, result.get("error")
+    media = result["media"]
+    assert media.get("4", {}).get("tag") == "video" and media["4"]["file"].endswith(".mp4"), result
+    assert media.get("5", {}).get("tag") == "audio" and media["5"]["file"].endswith(".wav"), result
+    assert all(m["status"] == 200 and m["bytes"] > 1000 for m in media.values()), media
+    errors = severe_errors(browser.get_log("browser"))
+    assert not errors, "console errors while previews loaded:\n" + "\n".join(errors)

@@ -154,17 +154,27 @@ function renderPanel(root) {
       status, log));
 }
 
+// The pack's output nodes report files as ui.audio (SaveAudio) and ui.videos / ui.gifs (SaveVideo, the
+// VideoHelperSuite convention, which other video tools also read); ui.video is accepted too.
+function mediaEntries(message) {
+  const seen = new Set();
+  const pick = (keys, kind) => keys.flatMap((k) => message[k] || []).filter((e) => {
+    const key = `${e.type}/${e.subfolder}/${e.filename}`;
+    if (!e.filename || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  }).map((entry) => ({ entry, kind }));
+  return [...pick(["videos", "video", "gifs"], "video"), ...pick(["audio"], "audio")];
+}
+
 function addMediaPreview(node, message) {
-  const entries = [...(message.video || []), ...(message.audio || [])];
+  const entries = mediaEntries(message);
   if (!entries.length) return;
-  const media = entries.map((entry) => {
-    const isVideo = (message.video || []).includes(entry);
-    return el(isVideo ? "video" : "audio", { src: viewUrl(entry), controls: "", loop: "", style: { width: "100%" } });
-  });
-  const box = el("div", { class: "animation-studio-preview" }, ...media);
+  const media = entries.map(({ entry, kind }) =>
+    el(kind, { src: viewUrl(entry), controls: "", loop: "", "data-filename": entry.filename, style: { width: "100%" } }));
   const widget = node.widgets?.find((w) => w.name === "animation_studio_preview");
-  if (widget) { widget.element.replaceChildren(...box.childNodes); return; }
-  node.addDOMWidget("animation_studio_preview", "preview", box, { serialize: false });
+  if (widget) { widget.element.replaceChildren(...media); return; }
+  node.addDOMWidget("animation_studio_preview", "preview", el("div", { class: "animation-studio-preview" }, ...media), { serialize: false });
 }
 
 app.registerExtension({
