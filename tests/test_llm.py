@@ -169,3 +169,24 @@ def test_local_threads_drop_to_one_on_a_busy_cpu(monkeypatch):
     assert llm.local_threads() == 1
     monkeypatch.setenv(llm.THREADS_ENV, "3")
     assert llm.local_threads() == 3
+
+
+def test_scripted_replies_inside_comfyui_come_only_from_the_input_folder(studio_dirs, monkeypatch):
+    import json
+    import sys
+    import types
+
+    from animation_studio.agent.llm import LLMError, make_backend
+
+    (studio_dirs["input"] / "replies.json").write_text(json.dumps(["hello"]))
+    secret = studio_dirs["temp"] / "secret.json"
+    secret.write_text(json.dumps(["do not read"]))
+    assert make_backend(f"scripted:{secret}").name == "scripted"  # the CLI may name any file
+    assert make_backend("scripted:replies.json").name == "scripted"
+    # Inside a ComfyUI server the LLM field comes from any browser user: the input folder only.
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(
+        get_input_directory=lambda: str(studio_dirs["input"])))
+    monkeypatch.setitem(sys.modules, "comfy.model_management", types.ModuleType("comfy.model_management"))
+    assert make_backend("scripted:replies.json").name == "scripted"
+    with pytest.raises(LLMError, match="outside the input folder"):
+        make_backend(f"scripted:{secret}")
