@@ -203,3 +203,72 @@ def test_background_plate_removes_the_character_with_the_opencv_fallback(studio_
     outside = np.ones(rgb.shape[:2], bool)
     outside[40:110, 70:124] = False
     assert np.array_equal(plate[outside], rgb[outside])  # nothing else touched
+
+
+def test_identity_uses_the_face_familys_paths_and_says_which(film, tmp_path, studio_dirs):
+    pytest.importorskip("skimage", reason="the face extra (scikit-image) is not installed")
+    summary = pipeline.curate_film(film, tmp_path / "out", settings(), REFS)
+    judged = [r for r in summary["records"] if r.get("identity_scores")]
+    assert judged and {r["identity_path"] for r in judged} == {"face:stylized"}  # toon faces: no real face found
+    palette = pipeline.curate_film(film, tmp_path / "pal", settings(identity="palette"), REFS)
+    assert {r["identity_path"] for r in palette["records"] if r.get("identity_scores")} == {"palette"}
+    for result in (summary, palette):
+        assert all(r["identity"] == "giulia" for r in result["records"] if r["status"] == "kept")
+
+
+def test_sam2_segmenter_refines_each_region_from_its_box(monkeypatch):
+    from animation_studio.nodes import segment
+
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    plate_alpha = np.zeros((60, 80), np.float32)
+    plate_alpha[10:30, 5:25] = 1.0
+    plate_alpha[35:55, 50:75] = 1.0
+    boxes = []
+
+    def fake_segment(sam, images, box="", threshold=None, **kw):
+        x0, y0, x1, y1 = json.loads(box)
+        boxes.append((x0, y0, x1, y1))
+        out = np.zeros(images.shape[:3], np.float32)
+        out[:, y0 + 2:y1 - 2, x0 + 2:x1 - 2] = 0.8
+        return out
+
+    monkeypatch.setattr(segment, "load_model", lambda name: f"model:{name}")
+    monkeypatch.setattr(segment, "segment_images", fake_segment)
+    refined = curate.refine_with_sam2(rgb, plate_alpha, "sam2.1_hiera_large.pt", 0.15)
+    assert sorted(boxes) == [(5, 10, 25, 30), (50, 35, 75, 55)]
+    assert refined[20, 15] == pytest.approx(0.8) and refined[11, 6] == 0.0
+
+
+def test_missing_sam2_checkpoint_is_named_before_any_work(film, tmp_path, studio_dirs):
+    pytest.importorskip("sam2", reason="the segment extra (sam2) is not installed")
+    from animation_studio.nodes import bridge
+
+    with pytest.raises(bridge.MissingModel, match="sam2.1_hiera_large.pt"):
+        pipeline.curate_film(film, tmp_path / "out", settings(segmenter="sam2:sam2.1_hiera_large.pt"), REFS)
+    assert not curate.Manifest(tmp_path / "out" / "manifest.jsonl").read()
+
+
+def test_vision_model_captions_each_kept_frame(film, tmp_path, studio_dirs):
+    from animation_studio.agent.llm import ScriptedBackend
+
+    seen = []
+
+    def answer(messages, schema):
+        seen.append(messages)
+        return {"description": f"running along the harbour, smiling, three-quarter view {len(seen)}"}
+
+    backend = ScriptedBackend(answer)
+    describe = curate.vision_describer(backend, tmp_path / "out" / ".staging", "giulia_pixar")
+    summary = pipeline.curate_film(film, tmp_path / "out", settings(), REFS, describe=describe)
+    kept = [r for r in summary["records"] if r["status"] == "kept"]
+    assert len(backend.calls) == len(kept) == 12
+    assert all(call.get("images") for call in backend.calls)  # the model saw every frame
+    captions = sorted((tmp_path / "out" / "10_giulia_pixar").glob("*.txt"))
+    assert all(c.read_text().startswith("giulia_pixar, running along the harbour") for c in captions)
+
+
+def test_a_blind_caption_model_is_refused():
+    from animation_studio.agent.llm import make_backend
+
+    with pytest.raises(ValueError, match="cannot see images"):
+        curate.vision_describer(make_backend("local"), Path("."), "giulia")

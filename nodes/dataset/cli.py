@@ -15,6 +15,11 @@ def add_parser(subparsers):
     p.add_argument("--references", default=None, help="folder of reference images (default: the character's)")
     p.add_argument("--frames-per-scene", type=int, default=None)
     p.add_argument("--max-images", type=int, default=None)
+    p.add_argument("--identity", choices=["face", "palette"], default=None,
+                   help="how regions are matched to characters (default: face, the face family's paths)")
+    p.add_argument("--segmenter", default=None, help="auto (clean plate) or sam2:<checkpoint in models/sam2>")
+    p.add_argument("--caption-llm", default=None, help="a vision model for captions, e.g. ollama:qwen2.5vl "
+                   "(default: trigger word + the character's description)")
     p.add_argument("--workers", type=int, default=1, help="Ray workers on this machine (1 = no Ray)")
     p.add_argument("--ray-address", default=None, help="an existing Ray cluster, e.g. ray://head:10001")
     return p
@@ -43,7 +48,8 @@ def run(args) -> int:
     except CharacterError as exc:
         raise CLIError(str(exc))
     settings = CurationSettings.for_character(args.character, frames_per_scene=args.frames_per_scene,
-                                              max_images=args.max_images)
+                                              max_images=args.max_images, identity=args.identity,
+                                              segmenter=args.segmenter)
     references = {}
     for name in list_characters():
         if args.references and name == args.character:
@@ -57,10 +63,21 @@ def run(args) -> int:
         if paths:
             references[name] = _images(paths)
     out = Path(args.out) if args.out else Path(load_settings().paths.output) / "datasets" / film.stem / args.character
+    describe = None
+    if args.caption_llm:
+        from ...agent.llm import LLMError, make_backend
+        from .curate import vision_describer
+
+        try:
+            describe = vision_describer(make_backend(args.caption_llm, role="video_analyst"), out / ".staging",
+                                        settings.trigger)
+        except (LLMError, ValueError) as exc:
+            raise CLIError(str(exc))
     bar = _tqdm_context()
     token = bridge.set_context(bar.context) if bar else None
     try:
-        summary = curate_film(film, out, settings, references, workers=args.workers, ray_address=args.ray_address)
+        summary = curate_film(film, out, settings, references, workers=args.workers, ray_address=args.ray_address,
+                              describe=describe)
     except CurationError as exc:
         raise CLIError(str(exc), 4)
     finally:

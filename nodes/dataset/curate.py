@@ -53,6 +53,8 @@ class CurationSettings:
     scene_threshold: float = 27.0
     analysis_size: int = 0  # 0 = full resolution for measuring
     description: str = ""
+    identity: str = "face"  # "face": the face family's identity paths (dlib / stylized); "palette": colour only
+    segmenter: str = "auto"  # "auto": clean-plate matte; "sam2:<checkpoint>": refined by SAM2 from models/sam2
 
     @classmethod
     def for_character(cls, name: str, **overrides) -> "CurationSettings":
@@ -168,7 +170,7 @@ def appearance_embedding(rgb, alpha) -> "np.ndarray":
     return hist / norm if norm > 0 else hist
 
 
-IDENTITY_MARGIN = 0.25
+IDENTITY_MARGIN = 0.2
 
 
 def cosine(a, b) -> float:
@@ -176,8 +178,49 @@ def cosine(a, b) -> float:
     return float(np.dot(a, b) / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))
 
 
+class IdentityJudge:
+    """Scores a character crop against each character's reference images.
+
+    `face` uses the face family's paths (InsightFace, dlib on real faces, the
+    stylized descriptor on toon/3D ones) and reports which; `palette` compares
+    the hue/saturation of the matte only (fast, and needs no face at all).
+    """
+
+    def __init__(self, method: str, references: dict[str, list]):
+        np = _np()
+        if method not in ("face", "palette"):
+            raise ValueError(f"identity method must be 'face' or 'palette', got {method!r}")
+        self.method = method
+        self.references = {k: [np.ascontiguousarray(np.asarray(r)[..., :3]) for r in v] for k, v in references.items() if v}
+        self.palettes = {}
+        for name, images in references.items():
+            embs = []
+            for img in images:
+                img = np.asarray(img)
+                alpha = img[..., 3].astype(np.float32) / 255 if img.shape[-1] == 4 else np.ones(img.shape[:2], np.float32)
+                embs.append(appearance_embedding(np.ascontiguousarray(img[..., :3]), alpha))
+            if embs:
+                mean = np.mean(embs, axis=0)
+                self.palettes[name] = mean / (np.linalg.norm(mean) or 1.0)
+
+    def __call__(self, crop, crop_alpha_embedding) -> tuple[dict[str, float], str]:
+        if self.method == "face":
+            try:
+                from ..face.identity import character_similarity
+            except ImportError:
+                character_similarity = None
+            if character_similarity is not None:
+                scores, paths = {}, set()
+                for name, refs in self.references.items():
+                    result = character_similarity(crop, refs, "auto")
+                    scores[name] = result["similarity"]
+                    paths.add(result["path"])
+                return scores, "face:" + ",".join(sorted(paths))
+        return {name: cosine(crop_alpha_embedding, ref) for name, ref in self.palettes.items()}, "palette"
+
+
 def measure_frame(index: int, scene: int, rgb, alpha, settings: CurationSettings,
-                  references: dict[str, "np.ndarray"]) -> list[dict]:
+                  judge: "IdentityJudge | None") -> list[dict]:
     """One record per character region in the frame (or one rejection record when there is none)."""
     np, cv2 = _np(), _cv2()
     h, w = alpha.shape
@@ -188,19 +231,20 @@ def measure_frame(index: int, scene: int, rgb, alpha, settings: CurationSettings
         return [{**base, "region": -1, "status": "rejected", "reason": "no_character",
                  "coverage": float((alpha > 0).mean())}]
     records = []
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     for r, (x, y, bw, bh) in enumerate(regions):
         crop_alpha = np.zeros_like(alpha)
         crop_alpha[y:y + bh, x:x + bw] = alpha[y:y + bh, x:x + bw]
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         sharp = laplacian_variance(gray[y:y + bh, x:x + bw], crop_alpha[y:y + bh, x:x + bw] > 0)
         emb = appearance_embedding(rgb, crop_alpha)
-        scores = {name: cosine(emb, ref) for name, ref in references.items()}
+        scores, path = judge(np.ascontiguousarray(rgb[y:y + bh, x:x + bw]), emb) if judge and judge.references \
+            else ({}, "none")
         ranked = sorted(scores.values(), reverse=True)
         who = max(scores, key=scores.get) if scores else settings.character
         # Two characters overlapping make one region that looks like both: not a clean sample of either.
         ambiguous = len(ranked) > 1 and ranked[0] - ranked[1] < IDENTITY_MARGIN
         record = {**base, "region": r, "box": [x, y, bw, bh], "coverage": float((crop_alpha > 0).mean()),
-                  "sharpness": round(sharp, 2), "identity": who,
+                  "sharpness": round(sharp, 2), "identity": who, "identity_path": path,
                   "identity_scores": {k: round(v, 4) for k, v in scores.items()},
                   "phash": f"{perceptual_hash(rgb[y:y + bh, x:x + bw]):016x}",
                   "embedding": [round(float(v), 5) for v in emb]}
@@ -214,6 +258,19 @@ def measure_frame(index: int, scene: int, rgb, alpha, settings: CurationSettings
             record.update(status="candidate", reason="")
         records.append(record)
     return records
+
+
+def refine_with_sam2(rgb, alpha, checkpoint: str, threshold: float):
+    """Each clean-plate region re-segmented by SAM2 from its box: a soft, object-shaped matte."""
+    np = _np()
+    from .. import segment
+
+    sam = segment.load_model(checkpoint)
+    refined = np.zeros_like(alpha)
+    for x, y, w, h in character_regions(apply_alpha_threshold(alpha, threshold), 16):
+        mask = segment.segment_images(sam, rgb[None], box=json.dumps([x, y, x + w, y + h]), threshold=threshold)[0]
+        refined = np.maximum(refined, mask)
+    return refined
 
 
 # ---------------------------------------------------------------- deciding
@@ -253,6 +310,28 @@ def select_diverse(records: list[dict], max_images: int) -> list[dict]:
         if i not in chosen_set:
             record["reason"] = "not_selected"
     return selected
+
+
+CAPTION_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["description"],
+                  "properties": {"description": {"type": "string", "minLength": 3, "maxLength": 160}}}
+
+
+def vision_describer(backend, staging: Path, trigger: str) -> Callable[[dict], str]:
+    """Captions from a vision model (the video_analyst role): pose, expression, angle, setting — not the name."""
+    if not getattr(backend, "supports_images", False):
+        raise ValueError(f"The caption model {backend.name}:{backend.model} cannot see images; "
+                         f"use a vision model (e.g. ollama:qwen2.5vl) or leave captions to the template.")
+
+    def describe(record: dict) -> str:
+        png = (Path(staging) / record["staged"]).read_bytes()
+        reply = backend.chat([
+            {"role": "system", "content": "You caption training images of a 3D animated character. Describe pose, "
+                                          "expression, camera angle and setting in one short phrase. No names."},
+            {"role": "user", "content": f"Caption this frame of {trigger}."}],
+            schema=CAPTION_SCHEMA, images=[png], max_tokens=96)
+        return reply.data["description"].strip().rstrip(".")
+
+    return describe
 
 
 def caption(settings: CurationSettings, record: dict, describe: Callable[[dict], str] | None = None) -> str:

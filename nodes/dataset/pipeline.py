@@ -23,23 +23,6 @@ class CurationError(ValueError):
     """The film or the request cannot give a dataset; the manifest keeps what was done."""
 
 
-def reference_embeddings(references: dict[str, list]) -> dict[str, "np.ndarray"]:
-    """Mean appearance embedding per character from reference RGBA/RGB images (uint8 arrays)."""
-    import numpy as np
-
-    out = {}
-    for name, images in references.items():
-        embs = []
-        for img in images:
-            img = np.asarray(img)
-            alpha = img[..., 3].astype(np.float32) / 255 if img.shape[-1] == 4 else np.ones(img.shape[:2], np.float32)
-            embs.append(curate.appearance_embedding(np.ascontiguousarray(img[..., :3]), alpha))
-        if embs:
-            mean = np.mean(embs, axis=0)
-            out[name] = mean / (np.linalg.norm(mean) or 1.0)
-    return out
-
-
 def measure_scene(video_path: str, scene_index: int, picks: list[int], settings: dict,
                   references: dict, staging: str) -> list[dict]:
     """Work unit: decode the scene's picked frames, matte, measure, stage candidates. Pure w.r.t. its inputs."""
@@ -65,7 +48,7 @@ def measure_scene(video_path: str, scene_index: int, picks: list[int], settings:
     missing = [p for p in picks if p not in indices]
     plates = curate.scene_backgrounds(frames, [scene_index] * len(frames))
     plate = plates.get(scene_index)
-    refs = {k: np.asarray(v, np.float32) for k, v in references.items()}
+    judge = curate.IdentityJudge(cfg.identity, references)
     records = [{"frame": p, "scene": scene_index, "region": -1, "status": "rejected", "reason": "unreadable_frame"}
                for p in missing]
     for index, rgb in zip(indices, frames):
@@ -74,7 +57,9 @@ def measure_scene(video_path: str, scene_index: int, picks: list[int], settings:
                             "reason": "scene_too_short_for_matte"})
             continue
         alpha = curate.foreground_alpha(rgb, plate)
-        for record in curate.measure_frame(index, scene_index, rgb, alpha, cfg, refs):
+        if cfg.segmenter.startswith("sam2:"):
+            alpha = curate.refine_with_sam2(rgb, alpha, cfg.segmenter[5:], cfg.alpha_threshold)
+        for record in curate.measure_frame(index, scene_index, rgb, alpha, cfg, judge):
             if record["status"] == "candidate":
                 x, y, w, h = record["box"]
                 region_alpha = np.zeros_like(alpha)
@@ -155,6 +140,8 @@ def curate_film(video_path: str | Path, out_dir: str | Path, settings: CurationS
                 references: dict[str, list] | None = None, workers: int = 1, ray_address: str | None = None,
                 scenes: list[list[int]] | None = None, describe=None) -> dict:
     """Film -> `out_dir/{repeats}_{trigger}/` images + captions, `manifest.jsonl`, `summary.json`."""
+    import numpy as np
+
     from .. import video_io
     from ..video import detect_scenes
 
@@ -185,11 +172,14 @@ def curate_film(video_path: str | Path, out_dir: str | Path, settings: CurationS
     done = manifest.done_frames()
     todo = [(s, fs) for s, fs in sorted(by_scene.items()) if not set(fs) <= done]
 
-    refs = reference_embeddings(references or {})
-    ref_lists = {k: v.tolist() for k, v in refs.items()}
+    references = {k: [np.asarray(img) for img in v] for k, v in (references or {}).items() if v}
+    if settings.segmenter.startswith("sam2:"):
+        from .. import segment
+
+        segment.load_model(settings.segmenter[5:])  # a missing checkpoint is named before any work starts
     bar = bridge.ProgressBar(len(by_scene), "curate scenes")
     bar.update_absolute(len(by_scene) - len(todo))
-    units = [(str(video_path), s, fs, asdict(settings), ref_lists, str(staging)) for s, fs in todo]
+    units = [(str(video_path), s, fs, asdict(settings), references, str(staging)) for s, fs in todo]
 
     def on_done(records):
         manifest.append(records)
@@ -198,7 +188,7 @@ def curate_film(video_path: str | Path, out_dir: str | Path, settings: CurationS
     _run_units(units, measure_scene, workers, ray_address, on_done)
     summary = finish(out_dir, settings, describe)
     # Without reference images every region counts as the requested character: say so.
-    summary["identity_checked_against"] = sorted(refs)
+    summary["identity_checked_against"] = sorted(references)
     return summary
 
 
