@@ -139,19 +139,22 @@ class QualityEvaluator:
     FUNCTION = "run"
     OUTPUT_NODE = True
     DESCRIPTION = ("Score generated media for a brief: sharpness/contrast of images, loudness and speech length of "
-                   "audio; returns a score 0..1 and a JSON report with notes and slot edits for the Director.")
+                   "audio, plus a vision model's rubric when `llm` names one that can see; returns a score 0..1 and "
+                   "a JSON report with notes and slot edits for the Director.")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"brief_json": ("STRING", {"default": '{"task_kind": "character_image"}', "multiline": True}),
                              "recipe": ("STRING", {"default": ""}),
                              "slots_json": ("STRING", {"default": "{}"})},
-                "optional": {"images": ("IMAGE",), "audio": ("AUDIO",)}}
+                "optional": {"images": ("IMAGE",), "audio": ("AUDIO",),
+                             "llm": ("STRING", {"default": "none",
+                                                "tooltip": "vision judge: none | ollama:MODEL | openai:URL#MODEL"})}}
 
-    def run(self, brief_json, recipe, slots_json, images=None, audio=None):
+    def run(self, brief_json, recipe, slots_json, images=None, audio=None, llm="none"):
         from ..agent.config import load_settings
         from ..agent.director import recipes as recipe_registry
-        from ..agent.director.evaluator import SCORED, audio_metrics, image_metrics
+        from ..agent.director.evaluator import audio_metrics, image_metrics, judge, png_bytes
         from ..agent.director.state import Brief
         from .core import image_to_numpy
 
@@ -162,29 +165,25 @@ class QualityEvaluator:
             raise ValueError(f"brief_json / slots_json: not a valid brief ({exc})") from None
         chosen = recipe_registry.RECIPES.get(recipe)
         per: dict[str, list[float]] = {}
+        pngs: list[bytes] = []
         if images is not None:
             frames = image_to_numpy(images)
-            bar = bridge.ProgressBar(len(frames))
-            for frame in frames[:: max(1, len(frames) // 8)]:  # at most ~8 sampled frames
+            sampled = frames[:: max(1, len(frames) // 8)]  # at most ~8 sampled frames
+            bar = bridge.ProgressBar(len(sampled))
+            for frame in sampled:
                 for k, v in image_metrics(frame, load_settings().dataset.blur_threshold).items():
                     per.setdefault(k, []).append(v)
                 bar.update(1)
+            pngs = [png_bytes(f) for f in sampled[:3]]
         if audio is not None:
             wave = audio["waveform"][0].detach().cpu().numpy()
             for k, v in audio_metrics(wave, int(audio["sample_rate"]), brief.dialogue).items():
                 per.setdefault(k, []).append(v)
         metrics = {"files_produced": 1.0 if per else 0.0, **{k: sum(v) / len(v) for k, v in per.items()}}
-        wanted = (chosen.scored if chosen and chosen.scored else SCORED)
-        scored = [metrics[k] for k in SCORED if k in metrics and k in wanted] or [metrics["files_produced"]]
-        score = sum(scored) / len(scored)
-        edits = []
-        for rule in (chosen.refinements if chosen else ()):
-            value = metrics.get(rule.metric)
-            if value is not None and value < rule.below and isinstance(slots.get(rule.slot), (int, float)):
-                edits.append({"slot": rule.slot, "value": slots[rule.slot] * rule.factor + rule.step,
-                              "reason": rule.reason or f"{rule.metric} {value:.2f} < {rule.below}"})
-        report = json.dumps({"score": round(score, 4), "metrics": metrics, "edits": edits, "notes": []})
-        return {"ui": {"text": [report]}, "result": (score, report)}
+        bridge.check_interrupt()
+        evaluation = judge(metrics, pngs, brief, chosen, slots, _caller(llm))
+        report = json.dumps({k: evaluation[k] for k in ("score", "objective", "metrics", "vision", "edits", "notes")})
+        return {"ui": {"text": [report]}, "result": (evaluation["score"], report)}
 
 
 class LLMDirector:
@@ -225,7 +224,9 @@ class LLMDirector:
         fb = json.loads(feedback) if feedback else None
         iteration = int(iteration or 0)
         uid = str(unique_id or "director")
-        root = uid.split(".it")[0]  # the user's Director node; clones are "<root>.itN.next"
+        # The user's Director node; its clones are "<root>.it<k>.next" and every iteration's nodes are
+        # prefixed "<root>.it<k>." (not the clone's own id), so ids stay short however many iterations run.
+        root = uid.split(".it")[0]
         run_id = history.get("run_id") or f"{time.strftime('%Y%m%d-%H%M%S')}-{root}"
         bridge.check_interrupt()
 
@@ -252,7 +253,7 @@ class LLMDirector:
         step = iteration + 1
         tell(uid, run_id, "plan", step, f"iteration {step}/{max_iterations}: planning")
         inputs = [line.strip() for line in (input_files or "").splitlines() if line.strip()]
-        plan = plan_graph(intent, character, llm, inputs, history or None, fb, prefix=f"{uid}.it{step}.")
+        plan = plan_graph(intent, character, llm, inputs, history or None, fb, prefix=f"{root}.it{step}.")
         if fb is not None and plan["reason"] == "refined: no change":
             return finish("stopped: no edit left to try", fb)
         bridge.check_interrupt()
@@ -264,8 +265,9 @@ class LLMDirector:
              recipe=plan["recipe"], slots=plan["slots"], graph=plan["graph"])
         expansion = dict(plan["graph"])
         primary = plan["primary"]
-        ev_id = f"{uid}.it{step}.eval"
-        ev_inputs = {"brief_json": json.dumps(plan["brief"]), "recipe": plan["recipe"], "slots_json": json.dumps(plan["slots"])}
+        ev_id = f"{root}.it{step}.eval"
+        ev_inputs = {"brief_json": json.dumps(plan["brief"]), "recipe": plan["recipe"], "slots_json": json.dumps(plan["slots"]),
+                     "llm": llm}
         if primary.get("image"):
             ev_inputs["images"] = primary["image"]
         if primary.get("audio"):
@@ -273,7 +275,7 @@ class LLMDirector:
         expansion[ev_id] = {"class_type": "AnimStudio_QualityEvaluator", "inputs": ev_inputs}
         record = {"recipe": plan["recipe"], "brief": plan["brief"], "slots": plan["slots"], "graph": plan["graph"],
                   "scores": history.get("scores", []), "run_id": run_id}
-        clone_id = f"{uid}.it{step}.next"
+        clone_id = f"{root}.it{step}.next"
         clone_inputs = {"intent": intent, "character": character, "llm": llm, "max_iterations": max_iterations,
                         "approve_score": approve_score, "input_files": input_files, "feedback": [ev_id, 1],
                         "history_json": json.dumps(record), "iteration": step}

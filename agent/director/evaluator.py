@@ -174,28 +174,50 @@ SCORED = ("files_produced", "sharpness", "contrast", "audible", "speech_length",
           "readable", "report.identity.similarity", "report.achieved_ratio")
 
 
-def evaluate(files: list[str], brief: Brief, recipe, slots: dict, llm=None, blur_threshold: float = 80.0) -> dict:
-    """{score 0..1, metrics, vision, notes, edits}: edits are concrete slot changes for the next iteration."""
-    metrics, notes, pngs = objective_metrics(files, brief, blur_threshold)
+def png_bytes(frame) -> bytes:
+    """One uint8 HxWxC frame as PNG bytes, for a vision model."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(frame[..., :3]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def vision_scores(pngs: list[bytes], brief: Brief, llm) -> tuple[dict, list[str]]:
+    """The vision model's rubric scores (criterion -> 0..1) and feedback, when the backend can see."""
+    backend = getattr(llm, "backend", None)
+    if backend is None or not pngs:
+        return {}, ([] if backend is None else ["no image output for a vision judge; objective metrics only"])
+    if not getattr(backend, "supports_images", True):
+        return {}, [f"the {getattr(backend, 'name', 'LLM')} model cannot see images; objective metrics only"]
+    rubric = RUBRICS.get(brief.task_kind, ("overall",))
+    answer = llm.ask("quality_evaluator",
+                     "You judge a generated animation frame. Score each criterion 0..1 and give short, "
+                     "actionable feedback. JSON only.",
+                     f"Brief: {brief.model_dump_json()}\nCriteria: {', '.join(rubric)}",
+                     VISION_SCHEMA, images=pngs, max_tokens=300)
+    if not (answer and isinstance(answer.get("scores"), dict)):
+        return {}, ["the vision judge gave no usable score; objective metrics only"]
+    vision = {k: float(v) for k, v in answer["scores"].items()
+              if isinstance(v, (int, float)) and 0 <= v <= 1 and k in rubric}
+    if not vision:
+        return {}, ["the vision judge scored none of the rubric's criteria; objective metrics only"]
+    return vision, [str(f) for f in answer.get("feedback", [])][:4]
+
+
+def judge(metrics: dict, pngs: list[bytes], brief: Brief, recipe, slots: dict, llm=None,
+          notes: list[str] | None = None) -> dict:
+    """Objective metrics (+ the vision rubric) -> {score, objective, metrics, vision, notes, edits}.
+
+    Shared by the loop's evaluate() (files on disk) and the Quality Evaluator node (tensors)."""
+    notes = list(notes or [])
     wanted = getattr(recipe, "scored", None) or SCORED
     scored = [metrics[k] for k in SCORED if k in metrics and k in wanted]
     objective = sum(scored) / len(scored) if scored else 0.0
-    vision: dict = {}
-    if llm is not None and getattr(llm, "backend", None) is not None and pngs:
-        rubric = RUBRICS.get(brief.task_kind, ("overall",))
-        answer = llm.ask("quality_evaluator",
-                         "You judge a generated animation frame. Score each criterion 0..1 and give short, "
-                         "actionable feedback. JSON only.",
-                         f"Brief: {brief.model_dump_json()}\nCriteria: {', '.join(rubric)}",
-                         VISION_SCHEMA, images=pngs, max_tokens=300)
-        if answer and isinstance(answer.get("scores"), dict):
-            vision = {k: float(v) for k, v in answer["scores"].items()
-                      if isinstance(v, (int, float)) and 0 <= v <= 1 and k in rubric}
-            notes += [str(f) for f in answer.get("feedback", [])][:4]
-        else:
-            notes.append("the vision judge gave no usable score; objective metrics only")
-    elif not pngs:
-        notes.append("no image output for a vision judge; objective metrics only")
+    vision, said = vision_scores(pngs, brief, llm)
+    notes += said
     score = objective if not vision else 0.5 * objective + 0.5 * (sum(vision.values()) / len(vision))
     if getattr(recipe, "last_resort", False):
         notes.append(f"recipe {recipe.name} is a core-node placeholder, not the real tool chain")
@@ -205,10 +227,18 @@ def evaluate(files: list[str], brief: Brief, recipe, slots: dict, llm=None, blur
         if value is None or value >= rule.below or rule.slot not in slots:
             continue
         current = slots[rule.slot]
-        new = current * rule.factor + rule.step if isinstance(current, (int, float)) else current
+        if not isinstance(current, (int, float)) or isinstance(current, bool):
+            continue
+        new = current * rule.factor + rule.step
         edits.append({"slot": rule.slot, "value": new, "reason": rule.reason or f"{rule.metric} {value:.2f} < {rule.below}"})
     return {"score": round(float(score), 4), "objective": round(float(objective), 4), "metrics": metrics,
             "vision": vision, "notes": notes, "edits": edits}
+
+
+def evaluate(files: list[str], brief: Brief, recipe, slots: dict, llm=None, blur_threshold: float = 80.0) -> dict:
+    """{score 0..1, metrics, vision, notes, edits}: edits are concrete slot changes for the next iteration."""
+    metrics, notes, pngs = objective_metrics(files, brief, blur_threshold)
+    return judge(metrics, pngs, brief, recipe, slots, llm, notes)
 
 
 def brief_from(data: Any) -> Brief:

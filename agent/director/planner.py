@@ -7,6 +7,7 @@ against a JSON schema and merged field by field, only where they validate.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -43,7 +44,9 @@ class LLMCaller:
         """The validated JSON answer, or None when there is no backend or the answer was rejected."""
         if self.backend is None:
             return None
-        key = (role, system, user, json.dumps(schema, sort_keys=True))
+        # The images are part of the question: the same rubric on a new render must be asked again.
+        seen = hashlib.sha256(b"".join(images or [])).hexdigest() if images else ""
+        key = (role, system, user, json.dumps(schema, sort_keys=True), seen)
         if self.memo is not None and key in self.memo:
             return self.memo[key]
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
