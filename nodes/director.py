@@ -51,8 +51,55 @@ def _catalog():
     return pack_catalog()
 
 
+def comfyui_node_errors(graph: dict, outer: dict | None = None, timeout: float = 60.0) -> dict:
+    """ComfyUI's own validator (`execution.validate_inputs`) over every node of `graph` -> node_errors.
+
+    Expanded graphs are never validated by ComfyUI itself (comfyui-internals.md §1.6), so the Director calls
+    the internal coroutine on a prompt that also holds the outer nodes its links point at (marked valid: they
+    were validated when the prompt was queued). It coerces literals in `graph` in place. The node runs on
+    the worker's event loop, so the coroutine gets a loop of its own in a helper thread.
+    """
+    import asyncio
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import execution  # ComfyUI's module: only called inside ComfyUI
+
+    outer = {k: v for k, v in (outer or {}).items() if k not in graph}
+    prompt = {**outer, **graph}
+    validated: dict = {node_id: (True, [], node_id) for node_id in outer}
+    prompt_id = f"director-validate-{uuid.uuid4().hex[:8]}"
+
+    async def validate_all():
+        for node_id in graph:
+            try:
+                await execution.validate_inputs(prompt_id, prompt, node_id, validated)
+            except Exception as exc:  # noqa: BLE001 - ComfyUI reports these as exception_during_validation
+                validated[node_id] = (False, [{"type": "exception_during_validation",
+                                               "message": "Exception when validating node", "details": str(exc),
+                                               "extra_info": {}}], node_id)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(lambda: asyncio.run(validate_all())).result(timeout=timeout)
+    return {node_id: {"errors": errors, "dependent_outputs": [], "class_type": graph[node_id].get("class_type")}
+            for node_id, (ok, errors, _) in validated.items() if node_id in graph and not ok and errors}
+
+
+def _outer_nodes(graph: dict, dynprompt) -> dict:
+    """The nodes outside `graph` that its links point at (from ComfyUI's DYNPROMPT), for ComfyUI's validator."""
+    outer = {}
+    for node in graph.values():
+        for value in (node.get("inputs") or {}).values():
+            if isinstance(value, list) and len(value) == 2 and value[0] not in graph and dynprompt is not None:
+                try:
+                    outer[value[0]] = dynprompt.get_node(value[0])
+                except Exception:  # noqa: BLE001 - an unknown id is the validator's finding, not ours
+                    pass
+    return outer
+
+
 def plan_graph(intent: str, character: str, llm: str, inputs: list[str], history: dict | None = None,
-               feedback: dict | None = None, prefix: str = "") -> dict:
+               feedback: dict | None = None, prefix: str = "", dynprompt=None) -> dict:
     """One planning pass (no execution): brief, recipe, slots, and the validated, allow-listed graph."""
     from ..agent.director import recipes as recipe_registry
     from ..agent.director.builder import GraphBuilder
@@ -78,14 +125,18 @@ def plan_graph(intent: str, character: str, llm: str, inputs: list[str], history
     builder = GraphBuilder(catalog, prefix=prefix)
     primary = recipe.build(builder, slots, ctx)
     graph = builder.finalize()
-    outcome = validate_and_repair(graph, catalog)
+    # Inside ComfyUI its own validator checks the expansion too (ours alone outside), and both feed the repair.
+    extra = (lambda g: comfyui_node_errors(g, _outer_nodes(g, dynprompt))) if bridge.in_comfyui() else None
+    outcome = validate_and_repair(graph, catalog, extra_validator=extra)
     if not outcome.ok:
         raise ValueError(f"the planned graph is invalid: {'; '.join(outcome.errors)}")
     problems = check_graph(outcome.graph, catalog)
     if problems:
         raise SecurityError(problems)
     return {"brief": brief.model_dump(), "recipe": recipe.name, "reason": reason, "slots": slots,
-            "graph": outcome.graph, "primary": primary, "tokens": caller.tokens}
+            "graph": outcome.graph, "primary": primary, "tokens": caller.tokens,
+            "validation": {"validators": outcome.validators, "repairs": outcome.actions,
+                           "errors_seen": outcome.external_errors}}
 
 
 def tell(node_id: str, run_id: str, stage: str, iteration: int, text: str, **extra) -> None:
@@ -210,14 +261,15 @@ class LLMDirector:
                              "previous_images": ("IMAGE",), "previous_audio": ("AUDIO",),
                              "history_json": ("STRING", {"default": ""}),
                              "iteration": ("INT", {"default": 0, "min": 0, "max": 5})},
-                "hidden": {"unique_id": "UNIQUE_ID"}}
+                "hidden": {"unique_id": "UNIQUE_ID", "dynprompt": "DYNPROMPT"}}
 
     @classmethod
     def IS_CHANGED(cls, **_):
         return float("nan")  # re-plan on every queue; the LLM calls themselves are memoised
 
     def run(self, intent, character, llm, max_iterations, approve_score, image=None, audio=None, input_files="",
-            feedback=None, previous_images=None, previous_audio=None, history_json="", iteration=0, unique_id=None):
+            feedback=None, previous_images=None, previous_audio=None, history_json="", iteration=0, unique_id=None,
+            dynprompt=None):
         from .core import image_to_numpy  # noqa: F401 - keeps the core helpers importable for the expansion
 
         history = json.loads(history_json) if history_json else {}
@@ -233,6 +285,7 @@ class LLMDirector:
         def finish(verdict: str, fb: dict):
             report = json.dumps({"status": verdict, "iterations": iteration, "scores": history["scores"],
                                  "recipe": history.get("recipe"), "slots": history.get("slots"),
+                                 "validation": history.get("validation", []),
                                  "last_feedback": fb}, indent=1)
             tell(uid, run_id, "done", iteration,
                  f"{verdict} after {iteration} iteration(s), score {fb.get('score', 0):.2f}", scores=history["scores"])
@@ -253,7 +306,8 @@ class LLMDirector:
         step = iteration + 1
         tell(uid, run_id, "plan", step, f"iteration {step}/{max_iterations}: planning")
         inputs = [line.strip() for line in (input_files or "").splitlines() if line.strip()]
-        plan = plan_graph(intent, character, llm, inputs, history or None, fb, prefix=f"{root}.it{step}.")
+        plan = plan_graph(intent, character, llm, inputs, history or None, fb, prefix=f"{root}.it{step}.",
+                          dynprompt=dynprompt)
         if fb is not None and plan["reason"] == "refined: no change":
             return finish("stopped: no edit left to try", fb)
         bridge.check_interrupt()
@@ -262,7 +316,7 @@ class LLMDirector:
             tell(uid, run_id, "brief", step, ", ".join(f"{k}: {v}" for k, v in brief.items() if v not in ("", [], None)),
                  brief=brief)
         tell(uid, run_id, "graph", step, f"{plan['recipe']} ({plan['reason']}), {_graph_summary(plan['graph'])}",
-             recipe=plan["recipe"], slots=plan["slots"], graph=plan["graph"])
+             recipe=plan["recipe"], slots=plan["slots"], graph=plan["graph"], validation=plan["validation"])
         expansion = dict(plan["graph"])
         primary = plan["primary"]
         ev_id = f"{root}.it{step}.eval"
@@ -274,7 +328,8 @@ class LLMDirector:
             ev_inputs["audio"] = primary["audio"]
         expansion[ev_id] = {"class_type": "AnimStudio_QualityEvaluator", "inputs": ev_inputs}
         record = {"recipe": plan["recipe"], "brief": plan["brief"], "slots": plan["slots"], "graph": plan["graph"],
-                  "scores": history.get("scores", []), "run_id": run_id}
+                  "scores": history.get("scores", []), "run_id": run_id,
+                  "validation": history.get("validation", []) + [plan["validation"]]}
         clone_id = f"{root}.it{step}.next"
         clone_inputs = {"intent": intent, "character": character, "llm": llm, "max_iterations": max_iterations,
                         "approve_score": approve_score, "input_files": input_files, "feedback": [ev_id, 1],

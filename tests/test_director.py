@@ -266,3 +266,30 @@ def test_director_node_iterates_by_expansion_on_the_embedded_engine(studio_dirs,
     report = json.loads(result.values["1"][2][0])
     assert report["recipe"] == "character_voice_tts" and report["iterations"] >= 1
     assert any(f.endswith(".wav") for f in result.files)
+
+
+def test_an_extra_validators_errors_feed_the_same_bounded_repair(catalog):
+    """Inside ComfyUI its own validator runs beside ours; what only it reports is repaired the same way."""
+    graph = {"1": {"class_type": "AnimStudio_SolidImage", "inputs": {"width": 640, "height": 360}},
+             "2": {"class_type": "AnimStudio_SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "x"}}}
+    seen = []
+
+    def stricter(g):  # refuses widths over 512, as a stricter server-side catalog would
+        seen.append(g["1"]["inputs"]["width"])
+        if g["1"]["inputs"]["width"] > 512:
+            return {"1": {"errors": [{"type": "value_bigger_than_max", "message": "Value 640 bigger than max of 512",
+                                      "details": "width", "extra_info": {"input_name": "width", "input_config": [
+                                          "INT", {"default": 512, "min": 64, "max": 512}]}}],
+                          "dependent_outputs": ["2"], "class_type": "AnimStudio_SolidImage"}}
+        return {}
+
+    outcome = validate_and_repair(graph, catalog, extra_validator=stricter)
+    assert outcome.ok and outcome.validators == ["animation_studio", "comfyui"]
+    # The repair clamps to the limit the error reports (512), not our catalog's (8192).
+    assert outcome.graph["1"]["inputs"]["width"] == 512 and seen == [640, 512] and outcome.actions
+    assert outcome.external_errors[0].startswith("node 1 (AnimStudio_SolidImage), input 'width'")
+    hopeless = validate_and_repair(graph, catalog, max_rounds=2,
+                                   extra_validator=lambda g: {"2": {"errors": [{
+                                       "type": "exception_during_validation", "message": "boom", "details": "",
+                                       "extra_info": {}}], "class_type": "AnimStudio_SaveImage"}})
+    assert not hopeless.ok and any("boom" in e for e in hopeless.errors)

@@ -98,6 +98,8 @@ def test_director_iterates_twice_by_expansion_inside_comfyui(server, server_engi
     assert graphs[0]["recipe"] == "character_image_prompt"
     assert graphs[0]["slots"]["width"] == 256 and graphs[1]["slots"]["width"] == 320
     assert all(node_id.startswith(f"1.it{e['iteration']}.") for e in graphs for node_id in e["graph"])
+    # Each expansion passed ComfyUI's own validator (execution.validate_inputs) as well as ours.
+    assert all(e["validation"]["validators"] == ["animation_studio", "comfyui"] for e in graphs), graphs
     assert [round(e["score"], 4) for e in events if e["stage"] == "evaluate"] == [round(s, 4) for s in scores]
     assert events[-1]["stage"] == "done" and events[-1]["iteration"] == 2
 
@@ -110,3 +112,4 @@ def test_director_iterates_twice_by_expansion_inside_comfyui(server, server_engi
     (report_file,) = [Path(f) for f in result.files if Path(f).name.startswith("director_report")]
     report = json.loads(report_file.read_text())
     assert report["status"] == "approved" and report["iterations"] == 2 and report["recipe"] == "character_image_prompt" and len(report["scores"]) == 2
+    assert [v["validators"] for v in report["validation"]] == [["animation_studio", "comfyui"]] * 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import difflib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..catalog import Catalog
 from ..validate import ValidationResult, is_link, validate_graph
@@ -25,6 +26,13 @@ class RepairOutcome:
     actions: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # what is still wrong when not ok
     result: ValidationResult | None = None
+    validators: list[str] = field(default_factory=lambda: ["animation_studio"])
+    external_errors: list[str] = field(default_factory=list)  # what the extra validator reported, every round
+
+# An extra validator (ComfyUI's own, inside ComfyUI): graph -> node_errors in ComfyUI's format.
+ExtraValidator = Callable[[dict], dict]
+# Errors ours reports at the top level, before per-node checks; an extra validator would only crash on them.
+STRUCTURAL = ("invalid_prompt", "prompt_no_outputs")
 
 
 def _compatible_output(graph: dict, catalog: Catalog, want: str, exclude: str) -> list | None:
@@ -51,10 +59,14 @@ def _repair_input(graph: dict, catalog: Catalog, node_id: str, err: dict) -> str
     kind = err.get("type")
     inputs = node.setdefault("inputs", {})
     old = inputs.get(name)
+    # ComfyUI's errors carry the limits it checked (input_config = [type, config]); they win over our catalog's.
+    reported = (err.get("extra_info") or {}).get("input_config")
+    limits = reported[1] if isinstance(reported, (list, tuple)) and len(reported) == 2 and isinstance(reported[1], dict) \
+        else {}
     if kind == "value_smaller_than_min":
-        inputs[name] = ispec.config["min"]
+        inputs[name] = limits.get("min", ispec.config.get("min"))
     elif kind == "value_bigger_than_max":
-        inputs[name] = ispec.config["max"]
+        inputs[name] = limits.get("max", ispec.config.get("max"))
     elif kind == "value_not_in_list":
         options = [str(o) for o in ispec.options or ()]
         near = difflib.get_close_matches(str(old), options, n=1, cutoff=0.0)
@@ -90,11 +102,43 @@ def _repair_class(graph: dict, catalog: Catalog, node_id: str) -> str | None:
     return f"node {node_id}: unknown class {wanted!r} -> {near[0]!r}"
 
 
-def validate_and_repair(graph: dict, catalog: Catalog, max_rounds: int = 3) -> RepairOutcome:
-    """Validate; while errors remain and repairs apply, repair and re-validate (at most max_rounds)."""
+def _merge(ours: ValidationResult, theirs: dict) -> ValidationResult:
+    """Our result with the extra validator's node errors added (one error per node, type and input)."""
+    if not theirs:
+        return ours
+    merged = copy.deepcopy(ours.node_errors)
+    for node_id, entry in theirs.items():
+        mine = merged.setdefault(node_id, {"errors": [], "dependent_outputs": entry.get("dependent_outputs", []),
+                                           "class_type": entry.get("class_type")})
+        known = {(e.get("type"), (e.get("extra_info") or {}).get("input_name")) for e in mine["errors"]}
+        for err in entry.get("errors", []):
+            if (err.get("type"), (err.get("extra_info") or {}).get("input_name")) not in known:
+                mine["errors"].append(err)
+    error = ours.error or {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
+                           "details": "", "extra_info": {}}
+    return ValidationResult(ours.graph, error, merged, ours.outputs)
+
+
+def _validate(graph: dict, catalog: Catalog, extra: ExtraValidator | None, seen: list[str]) -> ValidationResult:
+    result = validate_graph(graph, catalog)
+    if extra is None or (result.error and result.error.get("type") in STRUCTURAL) or \
+            any(e.get("type") in ("unknown_node_class", "dependency_cycle")
+                for entry in result.node_errors.values() for e in entry["errors"]):
+        return result
+    theirs = extra(copy.deepcopy(graph))
+    if theirs:
+        seen += ValidationResult(graph, {"type": "x", "message": ""}, theirs).messages()
+    return _merge(result, theirs)
+
+
+def validate_and_repair(graph: dict, catalog: Catalog, max_rounds: int = 3,
+                        extra_validator: ExtraValidator | None = None, extra_name: str = "comfyui") -> RepairOutcome:
+    """Validate (ours, plus `extra_validator` when given); while errors remain and repairs apply, repair and
+    re-validate (at most max_rounds). Both validators' node_errors feed the same mechanical repairs."""
     graph = fill_defaults(copy.deepcopy(graph), catalog) if isinstance(graph, dict) else graph
     actions: list[str] = []
-    result = validate_graph(graph, catalog)
+    external: list[str] = []
+    result = _validate(graph, catalog, extra_validator, external)
     rounds = 0
     while not result.ok and rounds < max_rounds:
         rounds += 1
@@ -112,6 +156,8 @@ def validate_and_repair(graph: dict, catalog: Catalog, max_rounds: int = 3) -> R
             break
         actions += fixed
         fill_defaults(graph, catalog)
-        result = validate_graph(graph, catalog)
+        result = _validate(graph, catalog, extra_validator, external)
     graph = result.graph if result.ok else graph
-    return RepairOutcome(graph, result.ok, rounds, actions, [] if result.ok else result.messages(), result)
+    validators = ["animation_studio"] + ([extra_name] if extra_validator is not None else [])
+    return RepairOutcome(graph, result.ok, rounds, actions, [] if result.ok else result.messages(), result,
+                         validators, external)
