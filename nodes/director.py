@@ -112,7 +112,7 @@ def plan_graph(intent: str, character: str, llm: str, inputs: list[str], history
     catalog = _catalog()
     caller = _caller(llm)
     kinds = classify_inputs(inputs)
-    ctx = {"intent": intent, "inputs": kinds}
+    ctx = {"intent": intent, "inputs": kinds, "catalog": catalog}
     if history and history.get("recipe"):
         brief = Brief.model_validate(history["brief"])
         recipe = recipe_registry.RECIPES[history["recipe"]]

@@ -293,3 +293,79 @@ def test_an_extra_validators_errors_feed_the_same_bounded_repair(catalog):
                                        "type": "exception_during_validation", "message": "boom", "details": "",
                                        "extra_info": {}}], "class_type": "AnimStudio_SaveImage"}})
     assert not hopeless.ok and any("boom" in e for e in hopeless.errors)
+
+
+# ---------------------------------------------------------------- free composition
+def _by_schema(compose_answer):
+    """A ScriptedBackend script: the composition schema gets `compose_answer`, other questions get no answer."""
+    from animation_studio.agent.llm import LLMError
+
+    def reply(messages, schema):
+        if schema and "nodes" in schema.get("properties", {}):
+            return compose_answer
+        return LLMError("scripted: no answer for this question")
+    return reply
+
+
+def test_a_composed_graph_from_the_llm_is_repaired_and_runs(tmp_path, studio_dirs):
+    from animation_studio.agent.llm import ScriptedBackend
+
+    backend = ScriptedBackend(_by_schema({"nodes": [
+        {"id": "a", "class_type": "AnimStudio_SolidImage", "inputs": {"width": "320", "height": 1,
+                                                                     "top_color": "#223344", "bottom_color": "#ffcc00"}},
+        {"id": "b", "class_type": "AnimStudio_SaveImage", "inputs": {"images": ["a", 0], "filename_prefix": "card"}}]}))
+    ctx = _ctx(tmp_path, EmbeddedEngine(), backend, max_iterations=1)
+    state = run_director("make a gradient title card, orange and blue", ctx, run_id="c1")
+    assert state["status"] == "approved" and state["recipe"] == "composed_graph", state.get("message")
+    assert "composed by the LLM from the live catalog" in state["notes"]
+    # The schema was built from the live catalog: class names as an enum, at most 12 nodes, no Director inside.
+    schema = next(c["schema"] for c in backend.calls if c["schema"] and "nodes" in c["schema"]["properties"])
+    enum = schema["properties"]["nodes"]["items"]["properties"]["class_type"]["enum"]
+    assert "AnimStudio_SolidImage" in enum and "AnimStudio_LLMDirector" not in enum
+    assert schema["properties"]["nodes"]["maxItems"] == 12
+    assert any("height" in r and "value_smaller_than_min" in r for r in state["repairs"]), state["repairs"]
+    from PIL import Image
+
+    (png,) = [f for f in state["files"] if f.endswith(".png")]
+    assert Image.open(png).size[0] == 320 and Image.open(png).size[1] >= 8
+
+
+def test_an_invalid_composed_graph_is_rejected_with_the_reason(tmp_path, studio_dirs):
+    from animation_studio.agent.llm import ScriptedBackend
+
+    bad = {"nodes": [{"id": "1", "class_type": "AnimStudio_LoadImage", "inputs": {"image": "/etc/passwd"}},
+                     {"id": "2", "class_type": "AnimStudio_SaveVideo", "inputs": {"video": ["1", 0]}}]}
+    # With a deterministic floor (title card) the run goes on without the LLM's graph, and says why.
+    state = run_director("make a 2-second gradient title card that says Ciao",
+                         _ctx(tmp_path, EmbeddedEngine(), ScriptedBackend(_by_schema(bad)), name="r1",
+                              max_iterations=1), run_id="r1")
+    assert state["status"] == "approved", state.get("message")
+    rejected = next(n for n in state["notes"] if n.startswith("LLM composition rejected"))
+    assert "/etc/passwd" in rejected and "outside the input/output folders" in rejected
+    assert any(f.endswith(".mp4") for f in state["files"])
+    graph = state["graph"]
+    assert [n["inputs"]["text"] for n in graph.values() if n["class_type"] == "AnimStudio_BurnCaption"] == ["Ciao"]
+    # With no floor (a GIF of a clip that was not given) the run stops with both reasons.
+    state = run_director("turn this clip into a GIF", _ctx(tmp_path, EmbeddedEngine(), ScriptedBackend(_by_schema(bad)),
+                                                           name="r2"), run_id="r2")
+    assert state["status"] == "invalid"
+    assert "LLM composition rejected" in state["message"] and "needs an input video" in state["message"]
+
+
+def test_the_keyword_composer_turns_a_clip_into_a_gif_without_an_llm(tmp_path, studio_dirs):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from film import make_film
+
+    make_film(studio_dirs["input"] / "clip.mp4", scenes=1, seconds_per_scene=1.0)
+    ctx = _ctx(tmp_path, EmbeddedEngine(), None, max_iterations=1)
+    state = run_director("turn this clip into a GIF, slowed down", ctx, run_id="g1", inputs=["clip.mp4"])
+    assert state["status"] == "approved" and state["recipe"] == "composed_graph", state.get("message")
+    classes = [n["class_type"] for n in state["graph"].values()]
+    assert classes == ["AnimStudio_LoadVideo", "AnimStudio_SlowMotion", "AnimStudio_SaveVideo"]
+    (gif,) = [f for f in state["files"] if f.endswith(".gif")]
+    from PIL import Image
+
+    with Image.open(gif) as img:
+        assert img.n_frames >= 20  # 12 frames slowed to half speed

@@ -113,3 +113,35 @@ def test_director_iterates_twice_by_expansion_inside_comfyui(server, server_engi
     report = json.loads(report_file.read_text())
     assert report["status"] == "approved" and report["iterations"] == 2 and report["recipe"] == "character_image_prompt" and len(report["scores"]) == 2
     assert [v["validators"] for v in report["validation"]] == [["animation_studio", "comfyui"]] * 2
+
+
+def test_comfyuis_validator_checks_a_composed_graph_and_its_errors_are_repaired(server, server_engine, tmp_path):
+    """No recipe makes a title card: the scripted tool_executor composes one with a height below SolidImage's
+    minimum; ComfyUI's execution.validate_inputs reports it inside the server and the repair clamps it."""
+    replies = [
+        {"task_kind": "composition", "characters": [], "emotion": "neutral", "setting": "", "action": "",
+         "dialogue": ""},
+        {"nodes": [{"id": "1", "class_type": "AnimStudio_SolidImage",
+                    "inputs": {"width": 192, "height": 1, "top_color": "#203040", "bottom_color": "#ffcc00"}},
+                   {"id": "2", "class_type": "AnimStudio_SaveImage", "inputs": {"images": ["1", 0],
+                                                                                 "filename_prefix": "card"}}]},
+        RUBRIC_HIGH | {"scores": {"overall": 0.9}},
+    ]
+    events = []
+    graph = director_prompt("make a gradient title card in blue and gold", scripted(server, replies), max_iterations=2)
+    result = server_engine.run(graph, tmp_path / "run",
+                               on_event=lambda kind, data: events.append(data) if kind == DIRECTOR_EVENT else None)
+    assert result.status == "success", result.message() + "\n" + server.log_tail()
+    (planned,) = [e for e in events if e["stage"] == "graph"]
+    assert planned["recipe"] == "composed_graph"
+    validation = planned["validation"]
+    assert validation["validators"] == ["animation_studio", "comfyui"]
+    # What ComfyUI's own validator said about the LLM's graph, and the repair that followed.
+    assert any("input 'height'" in e and "smaller than min" in e for e in validation["errors_seen"]), validation
+    assert any("height" in r and "value_smaller_than_min" in r for r in validation["repairs"]), validation
+    (card,) = [n for n in planned["graph"].values() if n["class_type"] == "AnimStudio_SolidImage"]
+    (png,) = [Path(f) for f in result.files if f.endswith(".png")]
+    from PIL import Image
+
+    assert Image.open(png).size == (192, card["inputs"]["height"]) and card["inputs"]["height"] > 1
+    assert events[-1]["stage"] == "done" and "approved" in events[-1]["text"]

@@ -140,7 +140,7 @@ def make_steps(ctx: DirectorContext) -> dict:
     def do_plan(state):
         brief = Brief.model_validate(state["brief"])
         catalog = ctx.get_catalog()
-        rctx = _recipe_ctx(state)
+        rctx = {**_recipe_ctx(state), "catalog": catalog}
         try:
             if state.get("recipe") and state.get("feedback") is not None and state.get("iteration", 0) > 0:
                 recipe = recipe_registry.RECIPES[state["recipe"]]
@@ -172,7 +172,7 @@ def make_steps(ctx: DirectorContext) -> dict:
         recipe = recipe_registry.RECIPES[state["recipe"]]
         builder = GraphBuilder(ctx.get_catalog())
         try:
-            recipe.build(builder, state["slots"], _recipe_ctx(state))
+            recipe.build(builder, state["slots"], {**_recipe_ctx(state), "catalog": ctx.get_catalog()})
         except (BuildError, KeyError, ValueError) as exc:
             return {"graph": {}, "validation_errors": [f"recipe {recipe.name} could not build: {exc}"]}
         graph = builder.finalize()

@@ -108,6 +108,10 @@ TASK_WORDS = {
                         "whisper", "whispers", "line", "dialogue", "tts", "yell", "yells", "sing", "sings"),
     "character_image": ("image", "picture", "portrait", "poster", "render", "drawing", "still", "photo", "running",
                         "standing", "jumping", "pose", "sitting", "illustration", "frame of", "shot of", "character sheet"),
+    "lora_dataset": ("lora dataset", "training set", "training data", "dataset", "lora", "train a lora", "curate"),
+    # Simple edits no recipe covers: the free composer (compose.py) makes a small graph for them.
+    "composition": ("gif", "title card", "text card", "gradient", "convert", "turn this", "turn it", "slow down",
+                    "slow it down", "add a caption", "caption", "subtitle", "add music", "background music"),
 }
 EMOTIONS = {
     "excited": ("excited", "exciting", "thrilled", "joyful"), "happy": ("happy", "cheerful", "smiling", "glad"),
@@ -168,7 +172,9 @@ def keyword_brief(intent: str, inputs: dict | None = None, character: str = "") 
     if dialogue:
         scores["character_voice"] += 2
     if inputs.get("video"):
-        scores["parody_video"] += 2
+        # An input clip means a parody unless the words ask for a dataset or a simple edit of it.
+        edit = max(("lora_dataset", "composition"), key=scores.get)
+        scores[edit if scores[edit] and not _has(lowered, ["parody", "spoof"]) else "parody_video"] += 2
     if inputs.get("audio"):
         scores["character_voice"] += 1
     names = known_characters()
@@ -199,7 +205,7 @@ def keyword_brief(intent: str, inputs: dict | None = None, character: str = "") 
         exaggeration = 1.8
         decided["exaggeration"] = "keywords"
     duration = 0.0
-    m = re.search(r"(\d+(?:\.\d+)?)\s*(?:s|sec|secs|seconds)\b", lowered)
+    m = re.search(r"(\d+(?:\.\d+)?)\s*-?\s*(?:s|sec|secs|second|seconds)\b", lowered)
     if m:
         duration = float(m.group(1))
         decided["duration_s"] = "keywords"
@@ -316,6 +322,8 @@ def choose_recipe(brief: Brief, catalog: Catalog, inputs: dict, preferred: list[
 def fill_slots(recipe: Recipe, brief: Brief, ctx: dict, llm: LLMCaller, seeded: dict | None = None) -> tuple[dict, list[str]]:
     """Slots = recipe defaults <- brief-seeded values <- remembered values <- validated LLM values."""
     slots = {**recipe.defaults(), **recipe.seed(brief, ctx)}
+    if recipe.fill is not None:
+        return recipe.fill(recipe, brief, ctx, llm, slots)
     notes: list[str] = []
     if seeded:
         kept, _ = recipe.clean({k: v for k, v in seeded.items() if k != "filename_prefix"})

@@ -38,10 +38,16 @@ class Slot:
             out["enum"] = list(self.enum)
         if self.type == "string":
             out["maxLength"] = 400  # tiny models loop inside strings; bound them
+        if self.type == "array":
+            out["maxItems"] = int(self.maximum or 12)
         return out
 
     def coerce(self, value: Any) -> Any:
         """The value as this slot's type, clamped to its range; ValueError when it cannot be."""
+        if self.type == "array":
+            if not isinstance(value, list):
+                raise ValueError(f"slot {self.name} expects a list")
+            return list(value)[:int(self.maximum or 12)]
         if self.type == "integer":
             value = int(round(float(value)))
         elif self.type == "number":
@@ -92,6 +98,9 @@ class Recipe:
     tags: tuple[str, ...] = field(default=())
     scored: tuple[str, ...] | None = None  # objective metrics that mean something for this recipe (None: all)
     check: Callable[[Catalog], str | None] | None = None  # e.g. "no SDXL checkpoint in models/checkpoints"
+    # Fills the slots itself instead of the generic slot-filling LLM call: (recipe, brief, ctx, llm, slots)
+    # -> (slots, notes); ctx["catalog"] is the live catalog. Free composition uses it.
+    fill: Callable | None = None
 
     def missing(self, catalog: Catalog) -> list[str]:
         return [n for n in self.needs if n not in catalog]
@@ -464,3 +473,21 @@ def describe_capabilities(catalog: Catalog) -> str:
         usable = [r.name for r in for_task(kind) if not r.missing(catalog)]
         lines.append(f"{kind} ({', '.join(usable) or 'no recipe available with the installed nodes'})")
     return "; ".join(lines)
+
+
+# ---------------------------------------------------------------- free composition (no recipe fits)
+def _register_composition() -> None:
+    from . import compose
+
+    register(Recipe(
+        name="composed_graph", task_kind="composition",
+        title="Free composition: a small graph over allow-listed nodes (LLM from the live catalog, or the "
+              "deterministic composer for gif / slow down / caption / music / title card)",
+        needs=(), slots=(Slot("nodes", "array", [], "the composed nodes [{id, class_type, inputs}]",
+                              maximum=compose.MAX_NODES),),
+        seed=lambda brief, ctx: {"nodes": []}, build=compose.build_composition, fill=compose.fill_composition,
+        priority=10, scored=("files_produced", "video_readable", "audible", "readable"),
+    ))
+
+
+_register_composition()

@@ -10,8 +10,8 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TaskKind = Literal["parody_video", "character_voice", "character_image"]
-TASK_KINDS: tuple[str, ...] = ("parody_video", "character_voice", "character_image")
+TaskKind = Literal["parody_video", "character_voice", "character_image", "lora_dataset", "composition"]
+TASK_KINDS: tuple[str, ...] = ("parody_video", "character_voice", "character_image", "lora_dataset", "composition")
 
 
 class Brief(BaseModel):
