@@ -423,12 +423,18 @@ class ServerEngine:
 
 
 def _file_entries(outputs: dict[str, dict]):
-    """The {filename, subfolder, type: output} entries of every node's ui dict (previews in temp are skipped)."""
+    """The {filename, subfolder, type: output} entries of every node's ui dict (previews in temp are skipped).
+
+    Each file once: a node may list one file under several keys (SaveVideo sends `videos` and `gifs`)."""
+    seen = set()
     for ui in outputs.values():
         for entries in (ui or {}).values():
             for entry in entries if isinstance(entries, list) else []:
                 if isinstance(entry, dict) and entry.get("filename") and entry.get("type", "output") == "output":
-                    yield entry
+                    key = (entry.get("subfolder", "") or "", entry["filename"])
+                    if key not in seen:
+                        seen.add(key)
+                        yield entry
 
 
 def _download_target(out_dir: Path, entry: dict) -> Path:
