@@ -87,8 +87,10 @@ class ComfyUIServer:
         command = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                    "--disable-auto-launch", "--base-directory", str(self.base_dir), *self.extra_args]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        # The pack's own settings must not point ComfyUI at this checkout's outputs.
+        # The pack's own settings must not point ComfyUI at this checkout's outputs, and its models folder
+        # (relative to the working directory, ComfyUI's root, by default) is the throw-away one too.
         env = {k: v for k, v in env.items() if not k.startswith("ANIMATION_STUDIO__PATHS__")}
+        env["ANIMATION_STUDIO__PATHS__MODELS"] = str(self.base_dir / "models")
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, cwd=self.root, stdout=self._log, stderr=subprocess.STDOUT,
                                         env=env, start_new_session=True)

