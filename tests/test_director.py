@@ -26,6 +26,10 @@ STUDIO = {
 }
 
 
+OTHER = {"composition": "turn this clip into a GIF with a caption that says Ciao",
+         "lora_dataset": "prepare a LoRA dataset for Giulia from this clip"}
+
+
 class Reply:
     def __init__(self, data, text=None):
         self.data, self.text = data, text if text is not None else json.dumps(data)
@@ -100,15 +104,20 @@ def test_invalid_json_from_the_llm_is_recorded_with_the_reason():
 # ---------------------------------------------------------------- recipes, builder, repair, security
 def test_every_recipe_builds_a_valid_allow_listed_graph_or_says_why_not(catalog, studio_dirs):
     (studio_dirs["input"] / "clip.mp4").write_bytes(b"")  # LoadVideo's validator only checks that it exists
-    assert {"parody_video", "character_voice", "character_image"} <= set(R.task_kinds())
+    from animation_studio.agent.director.planner import fill_slots
+
+    assert {"parody_video", "character_voice", "character_image", "lora_dataset", "composition"} <= set(R.task_kinds())
+    intents = {**STUDIO, **OTHER}
     for recipe in R.RECIPES.values():
         missing = recipe.missing(catalog)
         if missing:
             assert recipe.unavailable_reason(catalog) .startswith("needs node(s)")
             continue
-        brief, _ = keyword_brief(STUDIO[recipe.task_kind])
-        ctx = {"intent": STUDIO[recipe.task_kind], "inputs": {"video": ["clip.mp4"]}}
-        slots = {**recipe.defaults(), **recipe.seed(brief, ctx)}
+        clip = {"video": ["clip.mp4"]} if recipe.task_kind in ("parody_video", "lora_dataset", "composition") else {}
+        brief, _ = keyword_brief(intents[recipe.task_kind], clip)
+        assert brief.task_kind == recipe.task_kind, (recipe.name, brief.task_kind)
+        ctx = {"intent": intents[recipe.task_kind], "inputs": {"video": ["clip.mp4"]}, "catalog": catalog}
+        slots, _ = fill_slots(recipe, brief, ctx, LLMCaller(None))
         assert set(slots) == {s.name for s in recipe.slots}, recipe.name
         b = GraphBuilder(catalog)
         recipe.build(b, slots, ctx)
@@ -369,3 +378,30 @@ def test_the_keyword_composer_turns_a_clip_into_a_gif_without_an_llm(tmp_path, s
 
     with Image.open(gif) as img:
         assert img.n_frames >= 20  # 12 frames slowed to half speed
+
+
+# ---------------------------------------------------------------- LoRA dataset
+def test_lora_dataset_recipe_curates_a_film_and_reads_the_summary(tmp_path, studio_dirs):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from film import make_film
+
+    make_film(studio_dirs["input"] / "film.mp4", scenes=2, seconds_per_scene=1.0, cast=(("giulia",),))
+    ctx = _ctx(tmp_path, EmbeddedEngine(), None, max_iterations=2)
+    state = run_director("prepare a LoRA dataset for Giulia from this clip", ctx, run_id="d1", inputs=["film.mp4"])
+    assert state["recipe"] == "lora_dataset_curate" and state["brief"]["characters"] == ["giulia"]
+    assert len(state["iterations"]) == 2, state["iterations"][0].get("evaluation")
+    first, second = state["iterations"]
+    summary = json.loads(Path(next(f for f in first["execution"]["files"] if "summary" in f)).read_text())
+    assert summary["character"] == "giulia" and summary["target_range"] == [200, 500]
+    # A 2-second film cannot fill a 200-image dataset: the evaluator says so, and asks for denser sampling.
+    note = next(n for n in first["evaluation"]["notes"] if n.startswith("dataset:"))
+    assert f"kept {summary['kept']} of {summary['measured']}" in note and "below the 200-500 target" in note
+    assert first["evaluation"]["metrics"]["report.dataset_fill"] == pytest.approx(summary["kept"] / 200)
+    assert first["slots"]["frames_per_scene"] == 8 and second["slots"]["frames_per_scene"] == 16
+    second_summary = json.loads(Path(next(f for f in second["execution"]["files"] if "summary" in f)).read_text())
+    assert second_summary["measured"] > summary["measured"]
+    assert state["status"] == "budget"
+    kept_images = [p for p in (tmp_path / "run" / "iter-1" / "datasets").rglob("*") if p.suffix in (".png", ".jpg")]
+    assert len(kept_images) >= summary["kept"] > 0

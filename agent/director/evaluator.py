@@ -87,10 +87,32 @@ def report_metrics(text: str) -> dict:
 
     if isinstance(data, dict):
         walk("report", data)
+        kept, target = data.get("kept"), data.get("target_range")
+        if isinstance(kept, int) and isinstance(target, list) and target and target[0]:
+            # CurateDataset's summary: how far the kept images go towards the minimum of the target range.
+            out["report.dataset_fill"] = min(kept / float(target[0]), 1.0)
         target, achieved = data.get("target_factor"), data.get("achieved_factor")
         if isinstance(target, (int, float)) and isinstance(achieved, (int, float)) and target:
             out["report.achieved_ratio"] = max(0.0, min(float(achieved) / float(target), 1.0))
     return out
+
+
+def dataset_notes(text: str) -> list[str]:
+    """What a curation summary says in words: kept vs the target range and why frames were rejected."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        return []
+    if not (isinstance(data, dict) and "kept" in data and "target_range" in data):
+        return []
+    low, high = (list(data["target_range"]) + [0, 0])[:2]
+    rejected = data.get("rejected") or {}
+    why = ", ".join(f"{reason} {count}" for reason, count in sorted(rejected.items(), key=lambda kv: -kv[1]))
+    verdict = "within" if low <= data["kept"] <= high else ("below" if data["kept"] < low else "above")
+    return [f"dataset: kept {data['kept']} of {data.get('measured', '?')} measured frames, {verdict} the "
+            f"{low}-{high} target" + (f"; rejected: {why}" if why else "")]
 
 
 # ---------------------------------------------------------------- files
@@ -160,6 +182,7 @@ def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> 
                     per.setdefault(k, []).append(v)
             elif suffix in (".txt", ".json", ".srt"):
                 text = path.read_text(encoding="utf-8", errors="replace")
+                notes += dataset_notes(text)
                 for k, v in {**text_metrics(text, brief), **report_metrics(text)}.items():
                     per.setdefault(k, []).append(v)
         except Exception as exc:  # noqa: BLE001 - an unreadable output is a finding, not a crash
@@ -171,7 +194,7 @@ def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> 
 
 
 SCORED = ("files_produced", "sharpness", "contrast", "audible", "speech_length", "video_readable", "brief_coverage",
-          "readable", "report.identity.similarity", "report.achieved_ratio")
+          "readable", "report.identity.similarity", "report.achieved_ratio", "report.dataset_fill")
 
 
 def png_bytes(frame) -> bytes:

@@ -466,6 +466,36 @@ register(Recipe(
 ))
 
 
+def _seed_dataset(brief: Brief, ctx: dict) -> dict:
+    name = brief.characters[0] if brief.characters else "luca"
+    return {"character": name, "frames_per_scene": 8, "max_size": 0, "filename_prefix": f"director/{name}_dataset"}
+
+
+def _build_dataset(b: GraphBuilder, s: dict, ctx: dict) -> dict:
+    src = b.node("AnimStudio_LoadVideo", video=ctx["inputs"]["video"][0], max_size=s["max_size"])
+    # One dataset folder per intent and sampling density: curate_film refuses other settings in an existing job,
+    # and the same intent at the same density resumes its own job.
+    name = f"director_{s['character']}_{stable_seed(ctx.get('intent', '')) % 10**6}_f{s['frames_per_scene']}"
+    curate = b.node("AnimStudio_CurateDataset", video=src.out(0), character=s["character"], dataset_name=name,
+                    frames_per_scene=s["frames_per_scene"], workers=1)
+    b.node("AnimStudio_SaveText", text=curate.out(0), filename_prefix=s["filename_prefix"] + "_summary")
+    return {}
+
+
+register(Recipe(
+    name="lora_dataset_curate", task_kind="lora_dataset",
+    title="LoRA dataset: scene-aware frames of the character from the clip, matted, sharp, deduplicated, captioned",
+    needs=("AnimStudio_LoadVideo", "AnimStudio_CurateDataset", "AnimStudio_SaveText"),
+    slots=(Slot("character", "string", "luca", "whose dataset"),
+           Slot("frames_per_scene", "integer", 8, "frames sampled per scene", 1, 200),
+           Slot("max_size", "integer", 0, "analysis resolution (long side, 0 = full)", 0, 4096), _PREFIX),
+    seed=_seed_dataset, build=_build_dataset, priority=80, needs_input=("video",),
+    scored=("files_produced", "report.dataset_fill", "readable"),
+    refinements=(Refinement("report.dataset_fill", 1.0, "frames_per_scene", factor=2.0,
+                            reason="fewer kept images than the target range: sample more frames per scene"),),
+))
+
+
 def describe_capabilities(catalog: Catalog) -> str:
     """What the Director can make with this catalog (for the 'cannot do that' message)."""
     lines = []
