@@ -102,6 +102,7 @@ def plan_graph(intent: str, character: str, llm: str, inputs: list[str], history
                feedback: dict | None = None, prefix: str = "", dynprompt=None) -> dict:
     """One planning pass (no execution): brief, recipe, slots, and the validated, allow-listed graph."""
     from ..agent.director import recipes as recipe_registry
+    from ..agent.director.analyse import look_at_inputs
     from ..agent.director.builder import GraphBuilder
     from ..agent.director.graph import classify_inputs
     from ..agent.director.planner import choose_recipe, fill_slots, refine, understand
@@ -120,6 +121,10 @@ def plan_graph(intent: str, character: str, llm: str, inputs: list[str], history
         reason = "refined: " + ("; ".join(changes) or "no change")
     else:
         brief, _, _ = understand(intent, kinds, character, caller)
+        seen, _ = look_at_inputs(kinds, intent, caller)  # a vision LLM looks at the input media first
+        ctx["analysis"] = next(iter(seen.values()), {})
+        if ctx["analysis"].get("setting") and not brief.setting:
+            brief = brief.model_copy(update={"setting": ctx["analysis"]["setting"][:200]})
         recipe, reason, _ = choose_recipe(brief, catalog, kinds)
         slots, _ = fill_slots(recipe, brief, ctx, caller)
     builder = GraphBuilder(catalog, prefix=prefix)

@@ -405,3 +405,45 @@ def test_lora_dataset_recipe_curates_a_film_and_reads_the_summary(tmp_path, stud
     assert state["status"] == "budget"
     kept_images = [p for p in (tmp_path / "run" / "iter-1" / "datasets").rglob("*") if p.suffix in (".png", ".jpg")]
     assert len(kept_images) >= summary["kept"] > 0
+
+
+# ---------------------------------------------------------------- analyse inputs
+def test_a_vision_backend_sees_sampled_frames_and_the_plan_uses_what_it_saw(tmp_path, studio_dirs):
+    import sys
+
+    from animation_studio.agent.director.graph import run_record
+    from animation_studio.agent.llm import LLMError, ScriptedBackend
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from film import make_film
+
+    make_film(studio_dirs["input"] / "ocean.mp4", scenes=2, seconds_per_scene=1.0)
+    seen = {"subjects": ["luca", "giulia"], "setting": "Portorosso harbour at sunset", "action": "walking past",
+            "mood": "playful", "faces_visible": "yes"}
+    backend = ScriptedBackend(lambda messages, schema: seen if schema and "faces_visible" in schema["properties"]
+                              else LLMError("scripted: no answer"))
+    ctx = _ctx(tmp_path, EmbeddedEngine(), backend, name="a1", fail_after="build")
+    with pytest.raises(RuntimeError, match="simulated kill"):
+        run_director("funny parody of Luca's first ocean scene", ctx, run_id="a1", inputs=["ocean.mp4"])
+    state = saved_state(tmp_path / "a1", "a1")
+    (call,) = [c for c in backend.calls if c["images"]]
+    assert 1 <= len(call["images"]) <= 4 and all(img.startswith(b"\x89PNG") for img in call["images"])
+    assert state["analysis"]["ocean.mp4"]["vision"]["setting"] == "Portorosso harbour at sunset"
+    assert run_record(state)["analysis"]["ocean.mp4"]["vision"]["faces_visible"] == "yes"
+    # Used by the plan: the brief's empty setting and the parody caption come from what the analyst saw.
+    assert state["brief"]["setting"] == "Portorosso harbour at sunset" and state["brief_source"]["setting"] == "vision"
+    assert state["recipe"] == "parody_video_face"
+    assert state["slots"]["caption"] == "Meanwhile, portorosso harbour at sunset..."
+
+
+def test_a_backend_that_cannot_see_is_not_sent_images(tmp_path, studio_dirs):
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), "red").save(studio_dirs["input"] / "ref.png")
+    backend = FakeBackend()  # no supports_images: a text-only model
+    ctx = _ctx(tmp_path, EmbeddedEngine(), backend, name="a2", fail_after="plan")
+    with pytest.raises(RuntimeError):
+        run_director(STUDIO["character_image"], ctx, run_id="a2", inputs=["ref.png"])
+    state = saved_state(tmp_path / "a2", "a2")
+    assert state["analysis"]["ref.png"] == {"kind": "image", "width": 64, "height": 48}
+    assert not any(images for _, _, images in backend.calls)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 from ..config import load_settings
 from ..validate import validate_graph
 from . import recipes as recipe_registry
+from .analyse import first_answer, look_at_inputs
 from .builder import BuildError, GraphBuilder, summarize
 from .evaluator import evaluate
 from .memory import Memory
@@ -101,7 +102,8 @@ def _inputs(state: DirectorState) -> dict:
 
 
 def _recipe_ctx(state: DirectorState) -> dict:
-    return {"intent": state.get("intent", ""), "inputs": _inputs(state), "run_id": state.get("run_id", "")}
+    return {"intent": state.get("intent", ""), "inputs": _inputs(state), "run_id": state.get("run_id", ""),
+            "analysis": first_answer(state.get("analysis", {}))}
 
 
 def make_steps(ctx: DirectorContext) -> dict:
@@ -131,11 +133,26 @@ def make_steps(ctx: DirectorContext) -> dict:
                             facts[name].update(width=img.width, height=img.height)
                     except Exception as exc:  # noqa: BLE001 - a fact we could not get is noted, not fatal
                         facts[name]["error"] = str(exc)
+        update: dict = {}
+        try:
+            seen, notes = look_at_inputs(_inputs(state), state["intent"], ctx.llm)
+        except LLMTimeout as exc:
+            seen, notes = {}, [f"video analyst: {exc}"]
+        for name, answer in seen.items():
+            facts.setdefault(name, {})["vision"] = answer
+        vision = first_answer(facts)
+        brief = dict(state["brief"])
+        if vision.get("setting") and not brief.get("setting"):
+            # What the analyst saw fills what the words left open; it never overrides the intent.
+            brief["setting"] = vision["setting"][:200]
+            update.update(brief=brief, brief_source={**state.get("brief_source", {}), "setting": "vision"})
+        if vision.get("faces_visible") == "no" and brief.get("task_kind") == "parody_video":
+            notes.append("the video analyst sees no faces: expression exaggeration may change little")
         hits = []
         if ctx.memory is not None:
             hits = ctx.memory.similar(state["intent"], state["brief"]["task_kind"])
         ctx.on_event("analysis", {"inputs": facts, "memory_hits": [(h["intent"], h["similarity"]) for h in hits]})
-        return {"analysis": facts, "memory_hits": hits}
+        return {"analysis": facts, "memory_hits": hits, "notes": list(state.get("notes", [])) + notes, **update}
 
     def do_plan(state):
         brief = Brief.model_validate(state["brief"])

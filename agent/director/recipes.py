@@ -390,10 +390,18 @@ register(Recipe(
 ))
 
 
+def parody_caption(ctx: dict) -> str:
+    """The caption names the scene the video analyst saw ("Meanwhile, at the harbour..."), else the classic."""
+    setting = str((ctx.get("analysis") or {}).get("setting", "")).strip().rstrip(".")
+    if not setting:
+        return "Meanwhile..."
+    return f"Meanwhile, {setting[0].lower() + setting[1:]}..."[:80]
+
+
 def _seed_parody(brief: Brief, ctx: dict) -> dict:
     name = brief.characters[0] if brief.characters else "parody"
     slow = brief.slow_motion if brief.slow_motion > 1 else 2.0
-    return {"exaggeration": max(brief.exaggeration * 1.4, 1.5), "slow_motion": slow, "caption": "Meanwhile...",
+    return {"exaggeration": max(brief.exaggeration * 1.4, 1.5), "slow_motion": slow, "caption": parody_caption(ctx),
             "sting": STING_FOR.get(brief.emotion, "dun_dun_dun"), "max_size": 480,
             "filename_prefix": f"director/{name}_parody"}
 
