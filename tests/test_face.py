@@ -17,23 +17,55 @@ def astronaut_face(size=256):
     return cv2.resize(skdata.astronaut()[20:340, 70:390], (size, size), interpolation=cv2.INTER_AREA)
 
 
-def astronaut_clip(n=12, size=256, amp=10.0, jitter=1.5, seed=0):
-    """The photo animated: the jaw pulled down (mouth opens and closes once) plus small head jitter."""
+# Where the astronaut's mouth is in the 320 px crop: centre of the teeth's lower edge, and its half width.
+MOUTH_X, MOUTH_Y, MOUTH_HALF_WIDTH = 154.0, 126.5, 25.0
+MOUTH_INTERIOR = np.array([70, 22, 28], np.float32)
+
+
+def open_mouth(img, opening, s):
+    """The jaw dropped by `opening` pixels: lower lip and chin move down, the gap between the lips is a dark
+    mouth interior (a real open mouth, not a stretched one), so the ground truth opening is known."""
+    size = img.shape[0]
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    mx, my = MOUTH_X * s, MOUTH_Y * s
+    gap = opening * np.clip(1 - ((xs - mx) / (MOUTH_HALF_WIDTH * s)) ** 2, 0, 1) ** 0.6  # rounded lower lip
+    jaw = opening * np.exp(-((xs - mx) / (45 * s)) ** 2)  # the chin moves as a whole, wider than the mouth
+    ramp = np.clip((ys - my - gap) / (14 * s), 0, 1)
+    shift = (gap * (1 - ramp) + jaw * ramp) * np.exp(-np.clip(ys - my - 40 * s, 0, None) ** 2 / (16 * s) ** 2)
+    map_y = np.where(ys > my, ys - shift, ys).astype(np.float32)
+    out = cv2.remap(img, xs, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT).astype(np.float32)
+    inside = np.clip(ys - my + 0.5, 0, 1) * np.clip(my + gap - ys + 0.5, 0, 1) * np.clip(gap - 0.5, 0, 1)
+    depth = np.clip((ys - my) / np.maximum(gap, 1), 0, 1)
+    interior = MOUTH_INTERIOR * (1 - 0.4 * depth[..., None])
+    out = out * (1 - inside[..., None]) + interior * inside[..., None]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def opening_profile(n, peak=None):
+    """0..1 per frame: closed at the ends, widest at `peak` (default the middle frame)."""
+    peak = n // 2 if peak is None else peak
+    i = np.arange(n)
+    return np.where(i <= peak, 0.5 - 0.5 * np.cos(np.pi * i / max(peak, 1)),
+                    0.5 + 0.5 * np.cos(np.pi * (i - peak) / max(n - 1 - peak, 1)))
+
+
+def astronaut_clip(n=12, size=256, amp=12.0, jitter=1.5, seed=0, profile=None):
+    """The photo animated: the mouth opens (jaw drop of `amp` px in the 320 px crop at the widest frame,
+    times `profile` per frame: by default widest at frame n // 2) plus small head jitter."""
     img = astronaut_face(size)
     s = size / 320
-    mx, my = 155 * s, 127 * s  # mouth centre in the crop
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    gx = np.exp(-((xs - mx) / (40 * s)) ** 2)
-    below = np.clip((ys - my + 2 * s) / (6 * s), 0, 1) * np.exp(-np.clip(ys - my - 40 * s, 0, None) ** 2 / (30 * s) ** 2)
+    profile = opening_profile(n) if profile is None else np.asarray(profile, np.float64)
     rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     frames = []
     for i in range(n):
-        opening = amp * s * (0.5 - 0.5 * np.cos(2 * np.pi * i / n))
+        face = open_mouth(img, amp * s * profile[i], s)
         dx, dy = rng.normal(0, jitter, 2)
-        map_x = (xs - dx).astype(np.float32)
-        map_y = (ys - dy - opening * gx * below).astype(np.float32)
-        frames.append(cv2.remap(img, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+        frames.append(cv2.remap(face, (xs - dx).astype(np.float32), (ys - dy).astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
     return np.stack(frames)
+
+
+TOON_MOUTH_INSIDE = (60, 15, 20)
 
 
 def toon_face(size=256, skin=(250, 200, 160), iris=(40, 30, 30), mouth_open=0.0, shift=0, background=(120, 180, 230)):
@@ -52,6 +84,9 @@ def toon_face(size=256, skin=(250, 200, 160), iris=(40, 30, 30), mouth_open=0.0,
                 cv2.LINE_AA)
     cv2.ellipse(img, (c, int(size * 0.68)), (int(size * 0.11), int(size * (0.02 + 0.06 * mouth_open))), 0, 0, 360,
                 (150, 40, 50), -1, cv2.LINE_AA)
+    if mouth_open > 0:  # an open mouth shows its dark inside between the lips
+        cv2.ellipse(img, (c, int(size * 0.68)), (int(size * 0.085), int(size * 0.055 * mouth_open)), 0, 0, 360,
+                    TOON_MOUTH_INSIDE, -1, cv2.LINE_AA)
     return img
 
 
@@ -162,26 +197,82 @@ def test_preview_node_draws_points(clip, clip_track):
 
 
 # ---------------------------------------------------------------- exaggeration
-def test_exaggeration_amplifies_the_measured_expression_without_tearing(clip, clip_track):
-    from animation_studio.nodes.face.expression import measures
+def mouth_gap_px(frame, size=256):
+    """Height of the dark mouth interior at the mouth's centre columns (the ground-truth opening): the dark
+    run that starts near the teeth's edge (the dark shirt further down is not counted)."""
+    s = size / 320
+    x, top = int(round(MOUTH_X * s)), int((MOUTH_Y - 20) * s)
+    rows = frame[top:top + int(100 * s), x - 2:x + 3].astype(int)
+    dark = (rows[..., 0] < 90) & (rows[..., 1] < 45) & (rows[..., 2] < 50)
+    runs = []
+    for column in dark.T:
+        start = np.flatnonzero(column[:int(30 * s)])
+        if len(start) == 0:
+            runs.append(0)
+            continue
+        end = np.flatnonzero(~column[start[0]:])
+        runs.append(int(end[0]) if len(end) else len(column) - start[0])
+    return float(np.median(runs))
+
+
+def test_exaggeration_opens_the_mouth_by_the_factor_without_tearing_or_flicker(clip, clip_track):
     from animation_studio.nodes.face.landmarks import track_images
-    from animation_studio.nodes.face.metrics import frame_metrics
-    from animation_studio.nodes.face.warp import apply_plan, plan_exaggeration
+    from animation_studio.nodes.face.metrics import frame_metrics, seam_measures, temporal_change
+    from animation_studio.nodes.face.warp import apply_plan, min_jacobian, plan_exaggeration
 
     plan = plan_exaggeration(clip_track.points, 2.5)
+    assert "calmest frames" in plan.report["neutral_from"]
     out = np.concatenate(list(apply_plan([clip], plan)))
-    redetected = track_images(out)
-    before, after = measures(clip_track.points)["mouth_open"], measures(redetected.points)["mouth_open"]
-    # The spread of the mouth opening over the clip grows: expressions are pushed away from the mean.
-    assert np.ptp(after) > 1.3 * np.ptp(before)
-    report = frame_metrics(clip_track.points, redetected.points, 2.5)
-    assert report["achieved_factor"] > 1.3
-    # Outside the face ring nothing changes; inside, changes are local (no tearing streaks).
+    # Ground truth: the clip's mouth is closed at rest and opens by a known gap; 2.5x of it is asked for.
+    gap_in = [mouth_gap_px(f) for f in clip]
+    gap_out = [mouth_gap_px(f) for f in out]
+    assert gap_in[0] == gap_in[-1] == 0 and gap_in[6] == pytest.approx(12 * 0.8, abs=2)  # edges are anti-aliased
+    assert 2.0 <= gap_out[6] / gap_in[6] <= 3.0, (gap_in, gap_out)
+    assert gap_out[0] == gap_out[-1] == 0  # the calm frames stay calm
+    # Landmarks re-detected on the result: the face's deviation from rest grew (the detector under-reads
+    # a very wide mouth, so this lands below the pixel measure).
+    report = frame_metrics(clip_track.points, track_images(out).points, 2.5)
+    assert report["achieved_factor"] > 1.3 and report["achieved_per_feature"]["mouth"] > 1.3
+    # No fold anywhere (the whole move was kept), no tear or speckle, nothing changed outside the ring.
+    assert plan.report["fold_guard_min_kept"] == 1.0
+    assert min(min_jacobian(plan.src[i], plan.dst[i]) for i in range(len(clip))) > 0.05
+    seams = seam_measures(clip[6], out[6], clip_track.points[6])
+    assert 0.85 < seams["boundary_gradient_ratio"] < 1.15 and 0.8 < seams["face_laplacian_ratio"] < 1.2, seams
     assert np.array_equal(out[:, :, :20], clip[:, :, :20])
-    diff = np.abs(out.astype(int) - clip.astype(int)).max(-1)
-    assert diff.mean() < 6
-    # Smoothing removed most of the landmark jitter.
+    # No flicker: frame-to-frame change grows with the bigger motion only, and landmark jitter is smoothed.
+    assert temporal_change([out]) < 2.0 * temporal_change([clip])
     assert plan.report["landmark_jitter_smoothed"] < plan.report["landmark_jitter_raw"]
+
+
+def toon_clip(n=8, size=256):
+    """The drawn toon face opening its mouth (widest at frame n // 2) and drifting a little sideways."""
+    return np.stack([toon_face(size, mouth_open=float(p), shift=int(round(3 * np.sin(i))))
+                     for i, p in enumerate(opening_profile(n))])
+
+
+def toon_mouth_height(frame):
+    """Height of the drawn mouth: lips and dark inside."""
+    lips = np.abs(frame.astype(int) - (150, 40, 50)).sum(-1) < 60
+    inside = np.abs(frame.astype(int) - TOON_MOUTH_INSIDE).sum(-1) < 60
+    return int((lips | inside).sum(0).max())
+
+
+def test_toon_clip_exaggeration_opens_the_drawn_mouth():
+    from animation_studio.nodes.face.landmarks import track_images
+    from animation_studio.nodes.face.warp import apply_plan, plan_exaggeration
+
+    clip = toon_clip()
+    track = track_images(clip)
+    assert track.valid.all()
+    plan = plan_exaggeration(track.points, 2.5)
+    assert plan.report["fold_guard_min_kept"] == 1.0
+    out = np.concatenate(list(apply_plan([clip], plan)))
+    rest, peak = toon_mouth_height(clip[0]), toon_mouth_height(clip[4])
+    assert abs(toon_mouth_height(out[0]) - rest) <= 2  # at rest nothing to exaggerate
+    # MediaPipe reads the drawn mouth's outline but keeps its inner lips shut, so the toon's opening grows
+    # by about a third rather than 2.5x (said in the notes); it must still grow visibly.
+    assert toon_mouth_height(out[4]) - rest >= 1.25 * (peak - rest), (rest, peak, toon_mouth_height(out[4]))
+    assert np.array_equal(out[:, :12], clip[:, :12])
 
 
 def test_factor_one_changes_nothing_and_factor_zero_neutralises(clip, clip_track):
@@ -246,6 +337,22 @@ def test_expressive_moment_finds_the_open_mouth_peak_and_its_scene(clip_track):
     assert scene == 1 and 4 <= f0 <= peak < f1 <= 12
     assert t0 == pytest.approx(f0 / 24.0) and t1 == pytest.approx(f1 / 24.0)
     assert len(json.loads(report)["per_frame_intensity"]) == 12
+
+
+def test_expressive_moment_is_the_widest_open_mouth_not_the_closed_one():
+    from animation_studio.nodes.face.expression import find_expressive_moment
+    from animation_studio.nodes.face.landmarks import track_images
+
+    # Talking: the mouth is half open most of the time, shut for two frames and widest at frame 9. Measured
+    # from the median, the shut frames deviate most; measured toward "more expressive" from the calmest
+    # frames, frame 9 is the peak.
+    profile = np.array([0.5, 0.5, 0.0, 0.0, 0.5, 0.55, 0.5, 0.6, 0.8, 1.0, 0.7, 0.5])
+    track = track_images(astronaut_clip(n=12, amp=16.0, profile=profile, jitter=0.5))
+    moment = find_expressive_moment(track.points, 12.0, smooth_frames=1)
+    assert moment["peak_frame"] == 9, moment["per_frame_intensity"]
+    assert "calmest" in moment["neutral_from"]
+    intensities = moment["per_frame_intensity"]
+    assert max(intensities[2], intensities[3]) < 0.5 * intensities[9]
 
 
 def test_expressive_moment_without_any_face_is_a_clear_error():

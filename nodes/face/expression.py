@@ -7,8 +7,12 @@ face's size in the frame:
 - smile_width: mouth corners (61, 291);
 - brow_raise: mean of brow-middle (105 / 334) to upper eyelid (159 / 386);
 - eye_open: mean of upper to lower eyelid (159-145, 386-374).
-Intensity of a frame is the sum of |measure - neutral| / typical_range, where the neutral is the
-clip's median (a clip) or typical neutral values (a single image).
+Intensity is signed toward "more expressive": every measure grows when the face gets more
+expressive (mouth opens, smile widens, brows rise, eyes widen), so a frame scores
+sum max(0, measure - neutral) / typical_range. The neutral is the clip's calmest values (a low
+percentile of each measure: the least expressive frames, not the mean or median, so a closed mouth
+is never a peak) or typical neutral values for a single image. `calm_frames` names the frames
+closest to that neutral; the warp uses their mean shape as the neutral face.
 """
 from __future__ import annotations
 
@@ -50,17 +54,38 @@ def measures(points: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+# The neutral value of each measure is this low percentile over the clip: the calm end of what the face does,
+# robust to a few frames of detector noise (a minimum would follow the noisiest frame).
+NEUTRAL_PERCENTILE = 15.0
+# Frames whose intensity is within this percentile of the clip's are its calmest (the neutral face).
+CALM_PERCENTILE = 20.0
+
+
 def neutral_measures(values: dict[str, np.ndarray]) -> tuple[dict[str, float], str]:
-    """The clip's median measures (what the face does most of the time), or typical values for one frame."""
+    """The clip's calm values (a low percentile of each measure), or typical values for one frame."""
     valid = ~np.isnan(values["mouth_open"])
     if valid.sum() >= 3:
-        return {k: float(np.nanmedian(v)) for k, v in values.items()}, "clip median"
+        return ({k: float(np.nanpercentile(v, NEUTRAL_PERCENTILE)) for k, v in values.items()},
+                f"the clip's calmest frames ({NEUTRAL_PERCENTILE:g}th percentile of each measure)")
     return dict(TYPICAL_NEUTRAL), "typical neutral values (single frame)"
 
 
 def intensity(values: dict[str, np.ndarray], neutral: dict[str, float]) -> np.ndarray:
-    """Per-frame expression intensity: summed normalised deviation from neutral (0 = neutral; NaN = no face)."""
-    return sum(np.abs(values[k] - neutral[k]) / TYPICAL_RANGE[k] for k in MEASURES)
+    """Per-frame expression intensity: how much more expressive than neutral, summed over the measures
+    (0 = neutral or calmer; NaN = no face). Signed: a mouth closing tighter than neutral scores 0."""
+    return sum(np.maximum(values[k] - neutral[k], 0.0) / TYPICAL_RANGE[k] for k in MEASURES)
+
+
+def calm_frames(points: np.ndarray) -> np.ndarray:
+    """Indices of the clip's least expressive frames with a face (at least one; empty when no face)."""
+    values = measures(points)
+    neutral, _ = neutral_measures(values)
+    score = intensity(values, neutral)
+    valid = np.flatnonzero(~np.isnan(score))
+    if len(valid) == 0:
+        return valid
+    limit = np.percentile(score[valid], CALM_PERCENTILE)
+    return valid[score[valid] <= limit]
 
 
 def find_expressive_moment(points: np.ndarray, fps: float, window_seconds: float = 1.0,

@@ -1,10 +1,14 @@
 """Objective metrics of an exaggerated clip against its source (the parody workflow's report).
 
 - achieved_factor: landmarks are re-detected on the result, both clips are aligned (head pose removed)
-  and the feature points' deviation from the source's clip-mean shape is compared:
-  sum |result - neutral| / sum |source - neutral|. The target is the factor asked for; detection noise
-  and the fold guard make it land somewhat below.
-- intensity: the geometric expression intensity (expression.py) of both, against the source's median.
+  and the feature points' deviation from the source's neutral (the mean shape of its calmest frames,
+  as the warp uses) is compared: sum |result - neutral| / sum |source - neutral|, overall and per
+  feature. The target is the factor asked for; the warp's smoothing and the detector (which reads a
+  very wide mouth as less open than it is) make it land below.
+- intensity: the geometric expression intensity (expression.py) of both, against the source's calm values.
+- seams: at the most expressive frame, gradient energy in the band where the warp fades out (a tear
+  or a blend seam raises it: 1.0 = unchanged) and Laplacian energy over the face (speckles raise it;
+  a smooth stretch lowers it a little).
 - identity: likeness of the result's face to the source's at the most expressive frame (identity.py;
   the report names the path: insightface, dlib or stylized).
 - flicker: mean absolute frame-to-frame change of the result over that of the source
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expression import FEATURES, STABLE, intensity, measures, neutral_measures
+from .expression import FEATURES, STABLE, calm_frames, intensity, measures, neutral_measures
 from .warp import apply, landmark_jitter, similarity
 
 
@@ -25,17 +29,52 @@ def _aligned(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
-def achieved_factor(source: np.ndarray, result: np.ndarray) -> float:
+def achieved_factors(source: np.ndarray, result: np.ndarray) -> dict[str, float]:
+    """Result's deviation from the source's calm shape over the source's, for all features and each one."""
     both = ~np.isnan(source[:, 0, 0]) & ~np.isnan(result[:, 0, 0])
     if both.sum() < 2:
-        return float("nan")
+        return {}
     ref = source[np.flatnonzero(both)[0]]
     a, b = _aligned(source[both], ref), _aligned(result[both], ref)
-    idx = sorted({i for f in FEATURES.values() for i in f})
-    neutral = a.mean(0)
-    dev_in = np.linalg.norm(a[:, idx] - neutral[idx], axis=-1).sum()
-    dev_out = np.linalg.norm(b[:, idx] - neutral[idx], axis=-1).sum()
-    return float(dev_out / max(dev_in, 1e-9))
+    neutral = a[calm_frames(source[both])].mean(0)
+    groups = {"all": sorted({i for f in FEATURES.values() for i in f}), **FEATURES}
+    out = {}
+    for name, idx in groups.items():
+        dev_in = np.linalg.norm(a[:, idx] - neutral[idx], axis=-1).sum()
+        dev_out = np.linalg.norm(b[:, idx] - neutral[idx], axis=-1).sum()
+        out[name] = float(dev_out / max(dev_in, 1e-9))
+    return out
+
+
+def achieved_factor(source: np.ndarray, result: np.ndarray) -> float:
+    return achieved_factors(source, result).get("all", float("nan"))
+
+
+def face_bands(points: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean masks of one frame: the face (inside the landmarks' ellipse) and the band around it where
+    the warp fades to nothing (1.1 to 1.45 face radii: warp.FEATHER_INNER and RING_SCALE)."""
+    from .warp import RING_SCALE
+
+    centre = points[:, :2].mean(0)
+    half = np.maximum((points[:, :2].max(0) - points[:, :2].min(0)) / 2, 1.0)
+    ys, xs = np.mgrid[0:height, 0:width]
+    r = np.sqrt(((xs - centre[0]) / half[0]) ** 2 + ((ys - centre[1]) / half[1]) ** 2)
+    return r < 0.9, (r > 1.1) & (r < RING_SCALE)
+
+
+def seam_measures(before: np.ndarray, after: np.ndarray, points: np.ndarray) -> dict[str, float]:
+    """Tearing/speckle measures of one warped frame against its source (ratios; 1.0 = unchanged)."""
+    import cv2
+
+    g0, g1 = (cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY).astype(np.float32) for f in (before, after))
+    face, band = face_bands(points, before.shape[1], before.shape[0])
+
+    def grad(g):
+        return np.hypot(cv2.Sobel(g, cv2.CV_32F, 1, 0), cv2.Sobel(g, cv2.CV_32F, 0, 1))
+
+    lap0, lap1 = np.abs(cv2.Laplacian(g0, cv2.CV_32F)), np.abs(cv2.Laplacian(g1, cv2.CV_32F))
+    return {"boundary_gradient_ratio": round(float(grad(g1)[band].mean() / max(grad(g0)[band].mean(), 1e-6)), 3),
+            "face_laplacian_ratio": round(float(lap1[face].mean() / max(lap0[face].mean(), 1e-6)), 3)}
 
 
 def temporal_change(frames_iter) -> float:
@@ -54,8 +93,10 @@ def frame_metrics(source_points: np.ndarray, result_points: np.ndarray, target: 
     values_in, values_out = measures(source_points), measures(result_points)
     neutral, _ = neutral_measures(values_in)
     i_in, i_out = intensity(values_in, neutral), intensity(values_out, neutral)
-    factor = achieved_factor(source_points, result_points)
+    factors = achieved_factors(source_points, result_points)
+    factor = factors.get("all", float("nan"))
     return {"target_factor": target, "achieved_factor": round(factor, 3) if np.isfinite(factor) else 0.0,
+            "achieved_per_feature": {k: round(v, 3) for k, v in factors.items() if k != "all"},
             "intensity": {"source_mean": round(float(np.nanmean(i_in)), 4),
                           "result_mean": round(float(np.nanmean(i_out)), 4),
                           "ratio": round(float(np.nanmean(i_out) / max(np.nanmean(i_in), 1e-9)), 3)},
@@ -89,5 +130,7 @@ def parody_metrics(original, result, target: float, analysis_size: int = 480, la
     ident = character_similarity(b, [a], "auto", lambda img: pb if img is b else pa)
     report["identity"] = {"similarity": ident["similarity"], "path": ident["path"], "frame": peak,
                           "note": ident["note"]}
+    if pa is not None:
+        report["seams"] = {"frame": peak, **seam_measures(a, b, pa)}
     report["frames"] = original.frame_count
     return report

@@ -134,8 +134,9 @@ class ExpressiveMoment:
     FUNCTION = "run"
     RETURN_TYPES = ("INT", "FLOAT", "FLOAT", "INT", "INT", "INT", "STRING")
     RETURN_NAMES = ("peak_frame", "start_time", "end_time", "start_frame", "end_frame", "scene_index", "report")
-    DESCRIPTION = ("Where the expression peaks over a clip (mouth, brows, eyes, smile vs. the clip's median), a "
-                   "window around it (for slow motion or a trim) and the scene that holds it.")
+    DESCRIPTION = ("Where the expression peaks over a clip (mouth opening, smile, brow raise, eyes widening beyond "
+                   "the clip's calmest frames; a closed mouth is never a peak), a window around it (for slow motion "
+                   "or a trim) and the scene that holds it.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -156,12 +157,17 @@ class ExpressiveMoment:
                 moment["end_frame"], moment["scene_index"], _report(moment))
 
 
+# The neutral choices, kept here (not imported from warp.py) so listing the node loads no numpy.
+NEUTRALS = ("calmest frames", "clip mean", "first frame")
+
+
 def _exaggerate_inputs(media: dict) -> dict:
     return {"required": {**media,
                          "factor": ("FLOAT", {"default": 2.5, "min": -100.0, "max": 100.0, "step": 0.05,
                                               "tooltip": "deviation from neutral x factor; clamped to 0..5"}),
                          **_weights(),
-                         "neutral": (["clip mean", "first frame"],),
+                         "neutral": (list(NEUTRALS), {"tooltip": "what the deviation is measured from; the "
+                                                                 "calmest frames = the face at rest"}),
                          "smoothing": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 10.0, "step": 0.1,
                                                  "tooltip": "temporal Gaussian sigma in frames (anti-flicker)"}),
                          "face_index": _face_opts()["face_index"]},
@@ -184,8 +190,9 @@ class ExaggerateExpression:
     FUNCTION = "run"
     RETURN_TYPES = ("IMAGE", "STRING")
     RETURN_NAMES = ("images", "report")
-    DESCRIPTION = ("Scale each face's expression (deviation from neutral: the clip mean, the first frame or a "
-                   "neutral image) by a factor with a smoothed, feathered piecewise-affine landmark warp.")
+    DESCRIPTION = ("Scale each face's expression (deviation from neutral: the clip's calmest frames, its mean, the "
+                   "first frame or a neutral image) by a factor with a temporally smoothed, feathered thin-plate "
+                   "spline warp driven by the 478 landmarks.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -236,7 +243,7 @@ class ExaggerateExpressionVideo:
 
         def warp(i, img):
             if i < len(plan.valid) and plan.valid[i]:
-                return warp_frame(img, plan.src[i], plan.dst[i], plan.triangles[i])
+                return warp_frame(img, plan.src[i], plan.dst[i])
             return img
 
         return (video_nodes._map_frames(video, warp, "exaggerated"), _report(plan.report))

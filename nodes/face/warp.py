@@ -1,15 +1,17 @@
-"""Expression exaggeration: scale the face's deviation from neutral with a piecewise-affine warp.
+"""Expression exaggeration: scale the face's deviation from neutral with a smooth landmark-driven warp.
 
 Plan (computed once per clip from the landmarks, cheap) then apply (per frame, streamable):
 1. landmarks are smoothed over time (zero-phase Gaussian, NaN-aware) so the warp does not flicker;
 2. each frame is aligned to a reference by a similarity transform on points that do not move with
    expression (nose bridge, eye corners, temples), so head motion is not mistaken for expression;
-3. neutral = the clip mean of the aligned shapes (or the first frame, or a given neutral face);
-4. feature points (brows, eyes, mouth + chin) move to neutral + (1 + w * (factor - 1)) * deviation;
-   moves that would fold the mesh (lips crossing) are shortened locally (`unfold`);
-5. the image is warped piecewise-affinely over the Delaunay mesh of the moved 478 points plus a ring
-   of anchor points around the face that do not move, so the warp is continuous (no tearing) and is
-   the identity outside the ring; the ring is also feathered into the original frame.
+3. neutral = the mean shape of the clip's calmest frames (expression.calm_frames), or the clip mean,
+   the first frame, or a given neutral face;
+4. every landmark moves to neutral + (1 + w * (factor - 1)) * deviation, w = the feature's weight
+   (brows, eyes, mouth) blended smoothly over the points between features, so the face moves as one;
+5. the image is warped backwards through a smoothing thin-plate spline fitted to the moved landmarks
+   plus a ring of fixed anchors around the face: one smooth displacement field (no mesh edges, so no
+   saw-tooth, no tears), faded to zero towards the ring (the frame outside is untouched). Where the
+   field would fold (the map's Jacobian near zero) the frame's moves are shortened, smoothly over time.
 """
 from __future__ import annotations
 
@@ -17,13 +19,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expression import FEATURES, STABLE
+from .expression import FEATURES, STABLE, calm_frames
 
 MAX_FACTOR = 5.0
 RING_POINTS = 24
 RING_SCALE = 1.45  # ring radius relative to the face's half extent
-# Larger displacements would fold triangles over each other; they are clipped and counted.
+# Longer moves would fold the warp; they are clipped and counted.
 MAX_SHIFT_IOD = 0.7
+# The feather starts at this fraction of the ring's radius (the face itself sits inside ~0.7).
+FEATHER_INNER = 0.78
+# Thin-plate spline smoothing (eye-distance units): irons out single-landmark jitter, keeps lip shapes.
+TPS_SMOOTHING = 0.1
+# Displacement grid density: samples per eye distance (upsampled bicubically to every pixel).
+GRID_PER_IOD = 12.0
+# The warp may magnify the source up to 1 / MIN_JACOBIAN in area (an opening mouth) but never fold.
+MIN_JACOBIAN = 0.08
+# Inner-lip pairs (upper, lower). Control points a little way down each pair's gap ride with the upper
+# lip, as the upper teeth do, so an opening mouth stretches its dark interior and not the teeth.
+UPPER_INNER_LIP = [191, 80, 81, 82, 13, 312, 311, 310, 415]
+LOWER_INNER_LIP = [95, 88, 178, 87, 14, 317, 402, 318, 324]
+TEETH_SHARE = 0.3
+MOVING = 478 + len(UPPER_INNER_LIP)  # control points that move: the landmarks, then the teeth points
+# How far (eye distances) a feature's weight reaches the landmarks between features.
+NEIGHBOUR_REACH_IOD = 0.3
 
 
 def clamp_factor(factor: float) -> tuple[float, str]:
@@ -86,24 +104,35 @@ def invert(m: np.ndarray) -> np.ndarray:
     return np.hstack([a, -(a @ m[:, 2])[:, None]])
 
 
-def point_weights(weights: dict[str, float]) -> np.ndarray:
-    w = np.zeros(478)
+def point_weights(weights: dict[str, float], shape: np.ndarray, iod: float) -> np.ndarray:
+    """Each landmark's share of the factor, [478].
+
+    A feature's points get its weight; every other point (cheeks, nose, chin, face oval) a blend of the
+    features' weights by nearness, so the whole face's deviation is scaled as one smooth field: an
+    opening lip never slides over a neighbour left in place (which is what folds the mesh).
+    """
+    per = np.array([float(weights.get(name, 1.0)) for name in FEATURES])
+    near = np.stack([np.linalg.norm(shape[:, None, :2] - shape[None, idx, :2], axis=-1).min(1)
+                     for idx in FEATURES.values()], 1)  # [478, features]: distance to each feature
+    k = np.exp(-(near / (NEIGHBOUR_REACH_IOD * iod)) ** 2) + 1e-12
+    w = (k * per).sum(1) / k.sum(1)
+    own = np.full(478, -1.0)
     for name, idx in FEATURES.items():
-        w[idx] = np.maximum(w[idx], float(weights.get(name, 1.0)))
-    return w
+        own[idx] = np.maximum(own[idx], float(weights.get(name, 1.0)))
+    return np.where(own >= 0, own, w)
 
 
 @dataclass
 class WarpPlan:
-    src: np.ndarray  # [N, 478+R, 2] where each output pixel comes from (smoothed landmarks + ring)
-    dst: np.ndarray  # [N, 478+R, 2] where those points go
-    triangles: list[np.ndarray]  # per frame [T, 3]: the Delaunay mesh of that frame's targets
+    src: np.ndarray  # [N, MOVING+R, 2] where each output pixel comes from (landmarks, teeth points, ring)
+    dst: np.ndarray  # [N, MOVING+R, 2] where those points go
+    kept: np.ndarray  # [N] fraction of the planned moves each frame kept (below 1 where it would fold)
     valid: np.ndarray  # [N] frames with a face (others pass through unchanged)
     report: dict
 
 
 def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, float] | None = None,
-                      neutral: str = "clip mean", neutral_points: np.ndarray | None = None,
+                      neutral: str = "calmest frames", neutral_points: np.ndarray | None = None,
                       smooth_sigma: float = 1.0) -> WarpPlan:
     """Source and target control points for every frame, from [N,478,>=2] landmarks (NaN = no face)."""
     factor, clamp_note = clamp_factor(factor)
@@ -118,7 +147,7 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
         report["notes"].append(clamp_note)
     if not valid.any():
         report["notes"].append("no face in any frame: nothing was warped")
-        return WarpPlan(np.zeros((n, 0, 2)), np.zeros((n, 0, 2)), [np.zeros((0, 3), int)] * n, valid, report)
+        return WarpPlan(np.zeros((n, 0, 2)), np.zeros((n, 0, 2)), np.ones(n), valid, report)
 
     ref = pts[np.flatnonzero(valid)[0]]
     to_ref = np.zeros((n, 2, 3))
@@ -126,14 +155,18 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
     for i in np.flatnonzero(valid):
         to_ref[i] = similarity(pts[i, STABLE], ref[STABLE])
         aligned[i] = apply(to_ref[i], pts[i])
-    w = point_weights(weights)[:, None]
-    gain = 1.0 + w * (factor - 1.0)
 
     if neutral_points is not None:
         npts = np.asarray(neutral_points, np.float64)[..., :2].reshape(478, 2)
         base = apply(similarity(npts[STABLE], ref[STABLE]), npts)
         neutral_from = "the given neutral face"
-    elif valid.sum() >= 2 and neutral != "first frame":
+    elif valid.sum() >= 2 and neutral == "calmest frames":
+        # The mean would put half the clip "below neutral" (a closed mouth pushed to cross its lips); the
+        # calmest frames are the face at rest, so every expression is scaled away from rest.
+        calm = calm_frames(pts)
+        base = aligned[calm].mean(0)
+        neutral_from = f"the clip's {len(calm)} calmest frames {calm.tolist()[:8]}"
+    elif valid.sum() >= 2 and neutral == "clip mean":
         base = np.nanmean(aligned[valid], axis=0)
         neutral_from = "clip mean"
     elif valid.sum() >= 2:
@@ -146,16 +179,15 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
     report["neutral_from"] = neutral_from
 
     iod = np.linalg.norm(ref[33] - ref[263])
+    gain = 1.0 + point_weights(weights, ref, iod)[:, None] * (factor - 1.0)
     centre = np.nanmean(aligned[valid], axis=0).mean(0)
     half = (np.nanmax(aligned[valid], axis=(0, 1)) - np.nanmin(aligned[valid], axis=(0, 1))) / 2
     ang = np.linspace(0, 2 * np.pi, RING_POINTS, endpoint=False)
     ring = centre + np.stack([np.cos(ang), np.sin(ang)], 1) * half * RING_SCALE
-    triangles: list[np.ndarray] = [np.zeros((0, 3), int)] * n
 
-    src = np.zeros((n, 478 + RING_POINTS, 2))
-    dst = np.zeros_like(src)
+    src = np.zeros((n, MOVING + RING_POINTS, 2))
+    shifts = np.zeros((n, MOVING, 2))
     clipped = 0
-    scales = np.ones(n)
     for i in np.flatnonzero(valid):
         a = aligned[i]
         if base is not None:
@@ -172,57 +204,52 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
         over = length[:, 0] > limit
         clipped += int(over.sum())
         shift[over] *= limit / length[over]
-        wanted = np.abs(shift).sum()
-        shift, triangles[i] = unfold(np.vstack([a, ring]), np.vstack([shift, np.zeros_like(ring)]))
-        shift = shift[:478]
-        scales[i] = np.abs(shift).sum() / max(wanted, 1e-9)
-        back = invert(to_ref[i])
-        src[i] = np.vstack([pts[i], apply(back, ring)])
-        dst[i] = np.vstack([apply(back, a + shift), apply(back, ring)])
-    folded = scales[valid] < 0.999
-    if folded.any():
-        report["notes"].append(f"{int(folded.sum())} frames had some point moves shortened (keeping at least "
-                               f"{scales[valid].min():.0%} of the total) so no mesh triangle folds over "
-                               "(lips crossing, eyelids inverting)")
-    report["fold_guard_min_kept"] = round(float(scales[valid].min()), 3)
+        # Back in the frame's own pose: the move is a vector, so only the linear part applies.
+        shifts[i, :478] = shift @ invert(to_ref[i])[:, :2].T
+        shifts[i, 478:] = shifts[i, UPPER_INNER_LIP]
+        teeth = pts[i, UPPER_INNER_LIP] + TEETH_SHARE * (pts[i, LOWER_INNER_LIP] - pts[i, UPPER_INNER_LIP])
+        src[i] = np.vstack([pts[i], teeth, apply(invert(to_ref[i]), ring)])
+    kept = fold_guard(src, shifts, valid)
+    dst = src.copy()
+    dst[:, :MOVING] += kept[:, None, None] * shifts
+    if (kept[valid] < 0.999).any():
+        report["notes"].append(f"{int((kept[valid] < 0.999).sum())} frames had their moves shortened (keeping at "
+                               f"least {kept[valid].min():.0%}) so the warp never folds (lips crossing, eyelids "
+                               "inverting); eased over neighbouring frames so it does not flicker")
+    report["fold_guard_min_kept"] = round(float(kept[valid].min()), 3)
     if clipped:
         report["notes"].append(f"{clipped} point moves were longer than {MAX_SHIFT_IOD} eye distances and were "
                                "shortened to avoid folds")
     report["landmark_jitter_raw"] = landmark_jitter(raw)
     report["landmark_jitter_smoothed"] = landmark_jitter(pts)
-    return WarpPlan(src, dst, triangles, valid, report)
+    return WarpPlan(src, dst, kept, valid, report)
 
 
-def _signed_areas(pts: np.ndarray, triangles: np.ndarray) -> np.ndarray:
-    a, b, c = pts[triangles[:, 0]], pts[triangles[:, 1]], pts[triangles[:, 2]]
-    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+def fold_guard(src: np.ndarray, shifts: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per frame, the largest share (0..1) of its moves whose warp does not fold, eased over time.
 
-
-def unfold(pts: np.ndarray, shift: np.ndarray, keep: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
-    """Moves and mesh for one frame such that the warp neither tears nor folds.
-
-    The mesh is the Delaunay triangulation of the *target* points, so every output pixel lies in
-    exactly one triangle and the backward map is continuous (no tearing, whatever the detected
-    landmarks do). A triangle whose source corners run the other way would show the image mirrored: lips crossing, eyelids inverting. Only the moves
-    of those triangles' corners are shortened, so the rest of the face keeps its full exaggeration.
+    A frame's share is found by bisection on the warp's smallest Jacobian; the shares are then
+    min-filtered and smoothed over neighbouring frames, so a shortened frame does not pop.
     """
-    from scipy.spatial import Delaunay
+    kept = np.ones(len(src))
+    for i in np.flatnonzero(valid):
+        def ok(share: float) -> bool:
+            dst = src[i].copy()
+            dst[:MOVING] += share * shifts[i]
+            return min_jacobian(src[i], dst) >= MIN_JACOBIAN
 
-    shift = shift.copy()
-    for _ in range(20):
-        triangles = Delaunay(pts + shift).simplices
-        after = _signed_areas(pts + shift, triangles)
-        before = _signed_areas(pts, triangles)
-        # A source triangle squashed to a line and opened up is only a stretch; one running the other
-        # way is a mirror image (a fold). Slivers (mirrored area under `keep` of the target's, e.g. the
-        # detector's slightly crossed inner lips of a closed mouth) are let through.
-        bad = before * np.sign(after) < -keep * np.abs(after)
-        moving = np.abs(shift[triangles]).sum(axis=(1, 2)) > 1e-9
-        bad &= moving
-        if not bad.any():
-            break
-        shift[np.unique(triangles[bad])] *= 0.7
-    return shift, triangles
+        if ok(1.0):
+            continue
+        lo, hi = 0.0, 1.0
+        for _ in range(6):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+        kept[i] = lo
+    if (kept < 1).any() and len(kept) > 2:
+        from scipy.ndimage import gaussian_filter1d, minimum_filter1d
+
+        kept = np.minimum(kept, gaussian_filter1d(minimum_filter1d(kept, 5, mode="nearest"), 1.0, mode="nearest"))
+    return kept
 
 
 def landmark_jitter(points: np.ndarray) -> float:
@@ -236,71 +263,97 @@ def landmark_jitter(points: np.ndarray) -> float:
     return round(float(np.nanmean(ratio)), 5) if np.isfinite(ratio).any() else 0.0
 
 
-def warp_frame(frame: np.ndarray, src: np.ndarray, dst: np.ndarray, triangles: np.ndarray,
-               feather: float = 0.08) -> np.ndarray:
-    """Piecewise-affine warp of one uint8 frame moving `src` control points onto `dst`."""
+def _ring_ellipse(ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and the 2x2 map unit circle -> the anchor ring (an ellipse, rotated with the head)."""
+    centre = ring.mean(0)
+    return centre, np.stack([ring[0] - centre, ring[RING_POINTS // 4] - centre], 1)
+
+
+def feather(xs: np.ndarray, ys: np.ndarray, ring: np.ndarray) -> np.ndarray:
+    """1 over the face, easing (smoothstep) to 0 at the anchor ring: how much of the warp each pixel gets."""
+    centre, m = _ring_ellipse(ring)
+    inv = np.linalg.inv(m)
+    u = inv[0, 0] * (xs - centre[0]) + inv[0, 1] * (ys - centre[1])
+    v = inv[1, 0] * (xs - centre[0]) + inv[1, 1] * (ys - centre[1])
+    t = np.clip((1.0 - np.sqrt(u * u + v * v)) / (1.0 - FEATHER_INNER), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def displacement(src: np.ndarray, dst: np.ndarray):
+    """Backward displacement field (output pixel -> where to sample) as a function of pixel arrays.
+
+    A thin-plate spline through the moved points, in eye-distance units so its smoothing does not
+    depend on the resolution; the smoothing lets a few jittery landmarks bend the field gently
+    instead of kinking it. Multiplied by the feather, so it is exactly zero at and beyond the ring.
+    """
+    from scipy.interpolate import RBFInterpolator
+
+    centre = dst[:478].mean(0)
+    scale = max(float(np.linalg.norm(dst[33] - dst[263])), 1e-6)
+    rbf = RBFInterpolator((dst - centre) / scale, (src - dst) / scale, kernel="thin_plate_spline",
+                          smoothing=TPS_SMOOTHING)
+    ring = dst[MOVING:]
+
+    def field(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+        q = np.stack([(xs.ravel() - centre[0]) / scale, (ys.ravel() - centre[1]) / scale], 1)
+        return rbf(q).reshape(xs.shape + (2,)) * scale * feather(xs, ys, ring)[..., None]
+
+    return field
+
+
+def _ring_box(ring: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0 = np.floor(ring.min(0)).astype(int)
+    x1, y1 = np.ceil(ring.max(0)).astype(int) + 1
+    return max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+
+
+def min_jacobian(src: np.ndarray, dst: np.ndarray, samples: int = 28) -> float:
+    """Smallest determinant of the backward map over the face (<= 0: the warp folds, mirroring pixels)."""
+    ring = dst[MOVING:]
+    x0, y0 = ring.min(0)
+    x1, y1 = ring.max(0)
+    xs, ys = np.meshgrid(np.linspace(x0, x1, samples), np.linspace(y0, y1, samples))
+    d = displacement(src, dst)(xs, ys)
+    hx, hy = (x1 - x0) / (samples - 1), (y1 - y0) / (samples - 1)
+    dxx = np.gradient(d[..., 0], hx, axis=1)
+    dxy = np.gradient(d[..., 0], hy, axis=0)
+    dyx = np.gradient(d[..., 1], hx, axis=1)
+    dyy = np.gradient(d[..., 1], hy, axis=0)
+    return float(((1 + dxx) * (1 + dyy) - dxy * dyx).min())
+
+
+def warp_frame(frame: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Warp one uint8 frame so its `src` control points (landmarks, teeth points, ring) land on `dst`."""
     import cv2
 
     h, w = frame.shape[:2]
-    ring = dst[478:]
-    x0, y0 = np.floor(ring.min(0)).astype(int)
-    x1, y1 = np.ceil(ring.max(0)).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    x0, y0, x1, y1 = _ring_box(dst[MOVING:], w, h)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return frame
     bw, bh = x1 - x0, y1 - y0
-    # Affine map dst -> src per triangle ([x y 1] @ coef = src), identity at index 0.
-    d = np.concatenate([dst[triangles], np.ones((len(triangles), 3, 1))], axis=2)  # [T,3,3]
-    s = src[triangles]  # [T,3,2]
-    coef = np.stack([np.linalg.lstsq(di, si, rcond=None)[0] for di, si in zip(d, s)]) \
-        if np.any(np.abs(np.linalg.det(d)) < 1e-9) else np.linalg.solve(d, s)
-    coef = np.concatenate([np.array([[[1, 0], [0, 1], [0, 0]]], np.float64), coef])
-    # Triangle index of every pixel of the face box (0 = outside the mesh -> identity). The rasteriser
-    # also claims pixels just outside a triangle's edge; a squashed triangle's map, extrapolated there,
-    # points far away (speckles). So draw the most stretched triangles first and let well-behaved
-    # neighbours overwrite the shared edge pixels.
-    stretch = np.abs(coef[1:, :2, :]).sum(axis=(1, 2))
-    tri_map = np.zeros((bh, bw), np.int32)
-    shift = 4  # sub-pixel precision for the rasteriser
-    local = np.round((dst - [x0, y0]) * (1 << shift)).astype(np.int32)
-    for k in np.argsort(-stretch):
-        cv2.fillConvexPoly(tri_map, local[triangles[k]], int(k) + 1, lineType=cv2.LINE_8, shift=shift)
-    # Rounding leaves a few pixels between neighbouring triangles: give them a neighbour's map.
-    inside = np.zeros((bh, bw), np.uint8)
-    cv2.fillPoly(inside, [np.round(ring - [x0, y0]).astype(np.int32)], 1)
-    holes = (tri_map == 0) & (inside > 0)
-    if holes.any():
-        grown = cv2.dilate(tri_map.astype(np.float32), np.ones((3, 3), np.uint8)).astype(np.int32)
-        tri_map[holes] = grown[holes]
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    c = coef[tri_map].astype(np.float32)
-    # Displacement per pixel, lightly blurred: piecewise-affine maps kink along triangle edges, which
-    # shows as a saw-tooth on strong edges (chin line); a blur of ~1% of the face box smooths the kinks.
-    disp_x = xs * c[..., 0, 0] + ys * c[..., 1, 0] + c[..., 2, 0] - xs
-    disp_y = xs * c[..., 0, 1] + ys * c[..., 1, 1] + c[..., 2, 1] - ys
-    sigma = max(0.01 * max(bw, bh), 0.8)
-    map_x = xs + cv2.GaussianBlur(disp_x, (0, 0), sigma)
-    map_y = ys + cv2.GaussianBlur(disp_y, (0, 0), sigma)
-    warped = cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    # Feather: full warp well inside the ring, fading to the original at the ring.
-    mask = inside.astype(np.float32)
-    radius = max(int(feather * max(bw, bh)), 1)
-    mask = cv2.erode(mask, np.ones((radius, radius), np.uint8))
-    mask = cv2.GaussianBlur(mask, (0, 0), radius / 2 + 0.5)[..., None]
+    # The spline is evaluated on a coarse grid and upsampled (bicubic: the field is smooth, so this
+    # costs nothing visible); grid points sit where cv2.resize expects its source pixel centres.
+    step = max(2.0, float(np.linalg.norm(dst[33] - dst[263])) / GRID_PER_IOD)
+    nx, ny = max(int(np.ceil(bw / step)), 2), max(int(np.ceil(bh / step)), 2)
+    gx = x0 + (np.arange(nx) + 0.5) * bw / nx - 0.5
+    gy = y0 + (np.arange(ny) + 0.5) * bh / ny - 0.5
+    coarse = displacement(src, dst)(*np.meshgrid(gx, gy)).astype(np.float32)
+    dense = cv2.resize(coarse, (bw, bh), interpolation=cv2.INTER_CUBIC)
+    xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
     out = frame.copy()
-    region = frame[y0:y1, x0:x1].astype(np.float32)
-    out[y0:y1, x0:x1] = np.clip(region + mask * (warped.astype(np.float32) - region) + 0.5, 0, 255).astype(np.uint8)
+    out[y0:y1, x0:x1] = cv2.remap(frame, xs + dense[..., 0], ys + dense[..., 1], cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
     return out
 
 
-def apply_plan(chunks, plan: WarpPlan, feather: float = 0.08, progress=None):
+def apply_plan(chunks, plan: WarpPlan, progress=None):
     """Warp a stream of uint8 [n,H,W,3] chunks with a plan; yields chunks (frames without a face unchanged)."""
     index = 0
     for chunk in chunks:
         out = np.array(chunk, copy=True)
         for j in range(len(out)):
             if index < len(plan.valid) and plan.valid[index]:
-                out[j] = warp_frame(out[j], plan.src[index], plan.dst[index], plan.triangles[index], feather)
+                out[j] = warp_frame(out[j], plan.src[index], plan.dst[index])
             index += 1
             if progress is not None:
                 progress.update(1)
