@@ -31,7 +31,7 @@ FEATHER_INNER = 0.78
 # Thin-plate spline smoothing (eye-distance units): irons out single-landmark jitter, keeps lip shapes.
 TPS_SMOOTHING = 0.1
 # Displacement grid density: samples per eye distance (upsampled bicubically to every pixel).
-GRID_PER_IOD = 12.0
+GRID_PER_IOD = 8.0
 # The warp may magnify the source up to 1 / MIN_JACOBIAN in area (an opening mouth) but never fold.
 MIN_JACOBIAN = 0.08
 # Inner-lip pairs (upper, lower). Control points a little way down each pair's gap ride with the upper
@@ -341,7 +341,7 @@ def warp_frame(frame: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarra
     dense = cv2.resize(coarse, (bw, bh), interpolation=cv2.INTER_CUBIC)
     xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32))
     out = frame.copy()
-    out[y0:y1, x0:x1] = cv2.remap(frame, xs + dense[..., 0], ys + dense[..., 1], cv2.INTER_LINEAR,
+    out[y0:y1, x0:x1] = cv2.remap(frame, xs + dense[..., 0], ys + dense[..., 1], cv2.INTER_CUBIC,
                                   borderMode=cv2.BORDER_REPLICATE)
     return out
 

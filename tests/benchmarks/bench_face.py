@@ -1,10 +1,12 @@
-"""Face benchmark on a 720p clip: landmarks frames/s and exaggeration frames/s beside plain decode time.
+"""Face benchmark: landmarks and exaggeration frames/s on a 720p clip beside plain decode time, and the
+exaggeration's quality figures (achieved vs target, folds, seams, flicker) at 720p and at 256 px.
 
-The clip is skimage's astronaut photo animated (mouth opening, small jitter) and scaled to 1280x720.
-Also writes the before/after frame pair of the exaggeration at the most expressive frame to
-/tmp/face_pair.png (or the path given as the first argument).
+The clips are skimage's astronaut photo animated by tests/test_face.py: the mouth opens by a known
+gap (dark interior) and closes again, widest at the middle frame, with small head jitter. The 720p clip
+is the 720 px face crop padded to 1280x720 (no aspect change). Writes the before/after pairs at the
+peak frame to /tmp/face_pair_720.png and /tmp/face_pair_256.png (or the directory given first).
 
-    .venv/bin/python tests/benchmarks/bench_face.py [pair.png] [frames]
+    .venv/bin/python tests/benchmarks/bench_face.py [pair_dir] [frames]
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+PAD_720 = 280  # 720 px face crop + 2 x 280 = 1280 wide
+
 
 def _media():
     spec = importlib.util.spec_from_file_location("face_media", Path(__file__).parents[1] / "test_face.py")
@@ -24,26 +28,71 @@ def _media():
     return module
 
 
+def save_pair(path: Path, before: np.ndarray, after: np.ndarray, points: np.ndarray, height: int) -> None:
+    """Face crop before | after, scaled to `height`, labelled."""
+    import cv2
+
+    x0, y0 = (np.nanmin(points[:, :2], 0) - [0.25, 0.35] * np.ptp(points[:, :2], 0)).astype(int)
+    x1, y1 = (np.nanmax(points[:, :2], 0) + [0.25, 0.25] * np.ptp(points[:, :2], 0)).astype(int)
+    x0, y0 = max(x0, 0), max(y0, 0)
+    tiles = []
+    for img, label in ((before, "before"), (after, "after: 2.5x")):
+        crop = img[y0:y1, x0:x1]
+        crop = cv2.resize(crop, (int(round(crop.shape[1] * height / crop.shape[0])), height),
+                          interpolation=cv2.INTER_AREA if crop.shape[0] > height else cv2.INTER_CUBIC)
+        cv2.putText(crop, label, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        tiles.append(crop)
+    gap = np.full((height, 4, 3), 255, np.uint8)
+    cv2.imwrite(str(path), cv2.cvtColor(np.hstack([tiles[0], gap, tiles[1]]), cv2.COLOR_RGB2BGR))
+
+
+def quality(name: str, frames: np.ndarray, track, plan, out: np.ndarray, size: int, crop_x: int, known_peak: int,
+            pair: Path, pair_height: int) -> None:
+    """Print achieved-vs-target, fold, seam and flicker figures of one exaggerated clip; save its pair."""
+    from animation_studio.nodes.face.expression import find_expressive_moment
+    from animation_studio.nodes.face.landmarks import track_images
+    from animation_studio.nodes.face.metrics import frame_metrics, seam_measures, temporal_change
+
+    media = _media()
+    moment = find_expressive_moment(track.points, 24.0)
+    peak = moment["peak_frame"]
+    gap_in = media.mouth_gap_px(frames[known_peak][:, crop_x:crop_x + size], size)
+    gap_out = media.mouth_gap_px(out[known_peak][:, crop_x:crop_x + size], size)
+    metrics = frame_metrics(track.points, track_images(out).points, 2.5)
+    seams = seam_measures(frames[peak], out[peak], track.points[peak])
+    flicker = temporal_change([out]) / max(temporal_change([frames]), 1e-9)
+    print(f"[{name}] peak finder: frame {peak} (known peak {known_peak}); neutral: {plan.report['neutral_from']}")
+    print(f"[{name}] mouth gap at the peak (pixels, ground truth): {gap_in:.0f} -> {gap_out:.0f} = "
+          f"{gap_out / max(gap_in, 1e-9):.2f}x (target 2.50x)")
+    print(f"[{name}] landmarks re-detected: achieved factor {metrics['achieved_factor']:.2f} (target 2.5), per "
+          f"feature {metrics['achieved_per_feature']}; fold guard kept {plan.report['fold_guard_min_kept']:.0%} of "
+          "the planned moves")
+    print(f"[{name}] seams: boundary gradient ratio {seams['boundary_gradient_ratio']:.3f}, face Laplacian ratio "
+          f"{seams['face_laplacian_ratio']:.3f} (1.0 = unchanged); flicker (frame-to-frame change, result/source) "
+          f"{flicker:.2f}; landmark jitter raw {plan.report['landmark_jitter_raw']} -> smoothed "
+          f"{plan.report['landmark_jitter_smoothed']}")
+    save_pair(pair, frames[peak], out[peak], track.points[peak], pair_height)
+    print(f"[{name}] before/after pair at frame {peak}: {pair}")
+
+
 def main() -> None:
     import cv2
 
     from animation_studio.nodes import video_io as vio
-    from animation_studio.nodes.face.expression import find_expressive_moment, measures
-    from animation_studio.nodes.face.landmarks import track_faces
-    from animation_studio.nodes.face.warp import plan_exaggeration, warp_frame
+    from animation_studio.nodes.face.landmarks import track_faces, track_images
+    from animation_studio.nodes.face.warp import apply_plan, plan_exaggeration, warp_frame
 
-    pair_path = sys.argv[1] if len(sys.argv) > 1 else "/tmp/face_pair.png"
+    pair_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/tmp")
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 48
-    small = _media().astronaut_clip(n=n, size=360, amp=14.0)
-    frames = np.stack([cv2.copyMakeBorder(f, 0, 0, 460, 460, cv2.BORDER_REFLECT) for f in small])
-    frames = np.stack([cv2.resize(f, (1280, 720), interpolation=cv2.INTER_CUBIC) for f in frames])
+    media = _media()
+    faces = media.astronaut_clip(n=n, size=720, amp=12.0)
+    frames = np.stack([cv2.copyMakeBorder(f, 0, 0, PAD_720, PAD_720, cv2.BORDER_REPLICATE) for f in faces])
     path = Path(tempfile.mkdtemp()) / "bench_720p.mp4"
     video = vio.write_video([frames], 24.0, path)
     print(f"clip: {video.width}x{video.height}, {video.frame_count} frames")
 
     t = time.perf_counter()
-    for _ in vio.iter_frames(video):
-        pass
+    decoded = np.concatenate(list(vio.iter_frames(video)))
     decode = time.perf_counter() - t
     print(f"decode only:            {video.frame_count / decode:7.1f} frames/s ({decode:.2f} s)")
 
@@ -57,29 +106,22 @@ def main() -> None:
     plan = plan_exaggeration(track.points, 2.5)
     planned = time.perf_counter() - t
     t = time.perf_counter()
-    i = 0
+    out, i = [], 0
     for chunk in vio.iter_frames(video):
         for img in chunk:
-            if plan.valid[i]:
-                warp_frame(img, plan.src[i], plan.dst[i], plan.triangles[i])
+            out.append(warp_frame(img, plan.src[i], plan.dst[i]) if plan.valid[i] else img)
             i += 1
     warp = time.perf_counter() - t
     print(f"decode + exaggeration:  {video.frame_count / warp:7.1f} frames/s ({warp:.2f} s, {warp / decode:.1f}x decode; "
           f"plan {planned * 1000:.0f} ms for the clip)")
     print(f"warp alone (est.):      {video.frame_count / max(warp - decode, 1e-9):7.1f} frames/s")
+    quality("720p", decoded, track, plan, np.stack(out), 720, PAD_720, n // 2, pair_dir / "face_pair_720.png", 480)
 
-    moment = find_expressive_moment(track.points, video.fps)["peak_frame"]
-    # The pair shows the widest-open mouth, where the exaggeration is easiest to judge by eye.
-    peak = int(np.nanargmax(measures(track.points)["mouth_open"]))
-    print(f"expressive-moment finder peak: frame {moment}")
-    before = frames[peak]
-    after = warp_frame(before, plan.src[peak], plan.dst[peak], plan.triangles[peak])
-    x0, y0 = int(np.nanmin(track.points[peak, :, 0])) - 40, int(np.nanmin(track.points[peak, :, 1])) - 80
-    x1, y1 = int(np.nanmax(track.points[peak, :, 0])) + 40, int(np.nanmax(track.points[peak, :, 1])) + 40
-    x0, y0 = max(x0, 0), max(y0, 0)
-    pair = np.hstack([before[y0:y1, x0:x1], after[y0:y1, x0:x1]])
-    cv2.imwrite(pair_path, cv2.cvtColor(pair, cv2.COLOR_RGB2BGR))
-    print(f"before/after pair at frame {peak} (factor 2.5): {pair_path}; report notes: {plan.report['notes']}")
+    clip = media.astronaut_clip()
+    track = track_images(clip)
+    plan = plan_exaggeration(track.points, 2.5)
+    out = np.concatenate(list(apply_plan([clip], plan)))
+    quality("256px", clip, track, plan, out, 256, 0, len(clip) // 2, pair_dir / "face_pair_256.png", 320)
 
 
 if __name__ == "__main__":
