@@ -4,6 +4,7 @@ and the native / diffusers graph recipes validated against their catalogs."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import shutil
 import socket
@@ -22,7 +23,7 @@ from animation_studio.nodes import bridge  # noqa: E402
 from animation_studio.nodes.image import control, graphs, identity, sdxl  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package (importlib import mode)
-from tiny_sdxl import build_tiny_sdxl, tiny_components  # noqa: E402
+from tiny_sdxl import build_tiny_references, build_tiny_sdxl, tiny_components  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OBJECT_INFO = ROOT / "tests" / "fixtures" / "object_info_comfyui_0.8.0.json"
@@ -34,6 +35,20 @@ def tiny(tmp_path_factory):
 
     torch.set_num_threads(2)
     return build_tiny_sdxl(tmp_path_factory.mktemp("tiny_sdxl"))
+
+
+@pytest.fixture(scope="session")
+def tiny_refs(tmp_path_factory):
+    """Tiny IP-Adapter + image encoder, InstantID (projection + IdentityNet), ArcFace ONNX and DPT depth model."""
+    return build_tiny_references(tmp_path_factory.mktemp("tiny_refs"))
+
+
+@pytest.fixture
+def refs_studio(tiny_refs, studio_dirs):
+    """The tiny reference/depth models copied into the studio's models folder, where a user puts real ones."""
+    for kind in ("ipadapter", "instantid", "insightface", "depth"):
+        shutil.copytree(tiny_refs["models"] / kind, studio_dirs["models"] / kind)
+    return studio_dirs
 
 
 @pytest.fixture
@@ -255,6 +270,131 @@ def test_depth_ipadapter_and_instantid_name_their_missing_models(studio_dirs):
     with pytest.raises(bridge.MissingModel) as info:
         identity.instantid_reference(photo, 0.8, 0.8)
     assert "ip-adapter.bin" in str(info.value) and str(studio_dirs["models"] / "instantid") in str(info.value)
+
+
+def test_depth_map_from_a_models_folder_dpt_on_a_real_photo(refs_studio):
+    from animation_studio.nodes.core import numpy_to_image
+    from animation_studio.nodes.image.nodes import DepthMap
+
+    assert DepthMap.INPUT_TYPES()["required"]["model_name"][0] == ["tiny-dpt"]
+    photo = _astronaut()[40:340, 100:300]  # not square: the map must come back at the input's H x W
+    depth = control.depth_map(photo, "tiny-dpt")
+    assert depth.shape == photo.shape and depth.dtype == np.uint8
+    assert np.array_equal(depth[..., 0], depth[..., 1]) and np.array_equal(depth[..., 0], depth[..., 2])
+    assert depth.min() == 0 and depth.max() == 255 and depth.std() > 5  # normalised to the full range
+    assert np.array_equal(control.depth_map(photo, "tiny-dpt"), depth)  # cached model, deterministic
+    assert not np.array_equal(control.depth_map(photo[::-1].copy(), "tiny-dpt"), depth)  # it reads the image
+    [out] = DepthMap().run(numpy_to_image(photo[None]), "tiny-dpt")
+    assert tuple(out.shape) == (1, 300, 200, 3) and float(out.max()) == 1.0
+
+
+def _difference(a, b) -> float:
+    return float(np.abs(a.astype(int) - b).mean())
+
+
+def test_ip_adapter_reference_changes_the_image_and_scale_zero_does_not(tiny, refs_studio, no_network):
+    from animation_studio.nodes.core import numpy_to_image
+    from animation_studio.nodes.image.nodes import IPAdapterReference
+
+    pipe = sdxl.load_sdxl_pipeline(tiny["checkpoint"], tiny["config"])
+    sdxl.apply_loras(pipe, [])
+    photo = _astronaut()
+    try:
+        plain = _generate(pipe, extra=identity.attach_reference(pipe, None)[0])
+        [reference] = IPAdapterReference().run(numpy_to_image(photo[None]), "ip-adapter_sdxl.safetensors", 1.0)
+        extra, controls = identity.attach_reference(pipe, reference)
+        assert controls == [] and pipe.image_encoder is not None  # the encoder came from models/ipadapter/image_encoder
+        with_ref = _generate(pipe, extra=extra)
+        other = _generate(pipe, extra=identity.attach_reference(pipe, {**reference, "image": photo[::-1].copy()})[0])
+        zero = _generate(pipe, extra=identity.attach_reference(pipe, {**reference, "scale": 0.0})[0])
+    finally:
+        identity.attach_reference(pipe, None)
+    assert _difference(with_ref, plain) > 1.0
+    assert _difference(other, with_ref) > 0.2  # a different reference image, a different result
+    assert np.abs(zero.astype(int) - plain).max() <= 1  # scale 0 = no reference
+    assert getattr(pipe, "_studio_ip_adapter", None) is None
+    assert np.array_equal(_generate(pipe), plain)  # unloaded cleanly
+
+
+def test_instantid_runs_with_face_embedding_and_keypoints(tiny, refs_studio, no_network, monkeypatch):
+    from animation_studio.nodes.core import numpy_to_image
+    from animation_studio.nodes.image.nodes import InstantIDReference
+
+    pytest.importorskip("insightface")
+    pytest.importorskip("mediapipe.python.solutions.face_mesh", reason="MediaPipe with bundled face model not installed")
+    from animation_studio.nodes.face import identity as faces
+
+    faces._ARCFACE.clear()
+    assert InstantIDReference.INPUT_TYPES()["required"]["insightface_pack"][0] == ["antelopev2"]
+    photo = _astronaut()[20:220, 120:320]  # the face fills the frame, as in a face reference shot
+    [reference] = InstantIDReference().run(numpy_to_image(photo[None]), 0.8, 1.0, "antelopev2")
+    kps = np.array(reference["kps"])
+    # Five keypoints on the astronaut's face (eyes, nose, mouth corners), image-left eye first.
+    assert kps.shape == (5, 2) and ((kps > [60, 60]) & (kps < [150, 140])).all()
+    assert kps[0, 0] < kps[1, 0] and kps[2, 1] > kps[0, 1] and kps[3, 1] > kps[2, 1]
+    assert len(reference["embedding"]) == 512 and np.linalg.norm(reference["embedding"]) > 0
+    pipe = sdxl.load_sdxl_pipeline(tiny["checkpoint"], tiny["config"])
+    sdxl.apply_loras(pipe, [])
+    seen = {}
+
+    def spy(_module, _args, kwargs, _output):  # a forward hook sees the inputs after the pre-hooks' changes
+        seen["states"] = kwargs["encoder_hidden_states"]
+
+    identitynet = sdxl.load_controlnet(reference["identitynet"])
+    handle = identitynet.register_forward_hook(spy, with_kwargs=True)
+    try:
+        extra, controls = identity.attach_reference(pipe, reference)
+        [face_control] = controls
+        assert Path(face_control.controlnet).name == "ControlNetModel"
+        keypoint_image = face_control.image
+        assert keypoint_image.shape == photo.shape and (keypoint_image.max(axis=2) > 0).mean() > 0.02
+        assert keypoint_image[round(kps[2, 1]), round(kps[2, 0])].tolist() == [0, 0, 255]  # nose point colour
+        out = _generate(pipe, extra=extra, controls=controls)
+        # IdentityNet read the projected face tokens, not the prompt (77 text tokens): [negative, positive] x 4 x 96.
+        assert seen["states"].shape == (2, 4, 96) and torch_equal(seen["states"], face_control.hidden_states)
+        assert not torch_equal(seen["states"][0], seen["states"][1])
+        other_face = {**reference, "embedding": (-np.asarray(reference["embedding"])).tolist()}
+        out_other_face = _generate(pipe, **_call(identity.attach_reference(pipe, other_face)))
+        blank_keypoints = [dataclasses.replace(face_control, image=np.zeros_like(keypoint_image))]
+        out_blank_keypoints = _generate(pipe, extra=extra, controls=blank_keypoints)
+        no_identitynet = _generate(pipe, extra=extra)
+        out_unguided = _generate(pipe, cfg=1.0, **_call(identity.attach_reference(pipe, reference, guided=False)))
+        assert seen["states"].shape == (1, 4, 96)  # without guidance, only the face's own tokens
+    finally:
+        handle.remove()
+        identity.attach_reference(pipe, None)
+        faces._ARCFACE.clear()
+    plain = _generate(pipe)
+    assert out.shape == out_unguided.shape == (1, 64, 64, 3)
+    assert _difference(out, plain) > 1.0
+    assert _difference(out_other_face, out) > 1.0  # the embedding steers the image
+    assert _difference(out_blank_keypoints, out) > 0.1  # so does the keypoint image (same inputs: identical output)
+    assert _difference(no_identitynet, out) > 1.0  # IdentityNet's own contribution
+
+
+def _call(extra_and_controls) -> dict:
+    extra, controls = extra_and_controls
+    return {"extra": extra, "controls": controls}
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_instantid_without_a_face_says_to_use_ip_adapter(refs_studio):
+    pytest.importorskip("insightface")
+    pytest.importorskip("mediapipe.python.solutions.face_mesh", reason="MediaPipe with bundled face model not installed")
+    from animation_studio.nodes.face import identity as faces
+
+    faces._ARCFACE.clear()
+    blank = np.full((128, 128, 3), 90, np.uint8)
+    with pytest.raises(ValueError, match="IP-Adapter"):
+        identity.instantid_reference(blank, 0.8, 0.8, "antelopev2")
+    with pytest.raises(bridge.MissingModel, match="buffalo_l"):
+        identity.instantid_reference(blank, 0.8, 0.8, "buffalo_l")
+    faces._ARCFACE.clear()
 
 
 # ---------------------------------------------------------------- graph recipes and shipped workflows

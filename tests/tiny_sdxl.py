@@ -249,6 +249,145 @@ def build_tiny_sdxl(root: str | Path) -> dict[str, Path]:
     return paths
 
 
+# ---------------------------------------------------------------- extras: references (IP-Adapter, InstantID) and depth
+CLIP_VISION_DIM = 32  # the tiny image encoder's projection width (SDXL's real one is 1280)
+ARCFACE_DIM = 512  # InstantID's face embedding width, as antelopev2's glintr100 gives it
+
+
+def _cross_attention_sizes(unet) -> list[int]:
+    """Hidden size of every cross-attention layer, in the order IP-Adapter files number them (1, 3, 5...)."""
+    sizes, blocks = [], unet.config.block_out_channels
+    for name in unet.attn_processors:
+        if name.endswith("attn2.processor"):
+            if name.startswith("mid_block"):
+                sizes.append(blocks[-1])
+            elif name.startswith("up_blocks"):
+                sizes.append(list(reversed(blocks))[int(name.split(".")[1])])
+            else:
+                sizes.append(blocks[int(name.split(".")[1])])
+    return sizes
+
+
+def _ip_layers(unet, std: float) -> dict:
+    """The `ip_adapter` half of an IP-Adapter file: to_k_ip / to_v_ip for each cross-attention."""
+    import torch
+
+    cross = unet.config.cross_attention_dim
+    state = {}
+    for n, hidden in enumerate(_cross_attention_sizes(unet)):
+        for name in ("to_k_ip", "to_v_ip"):
+            state[f"{2 * n + 1}.{name}.weight"] = torch.randn(hidden, cross) * std
+    return state
+
+
+def tiny_ip_adapter_state(unet, seed: int = 2) -> dict:
+    """A plain IP-Adapter (4 image tokens from a CLIP image embedding), in the original file layout."""
+    import torch
+
+    torch.manual_seed(seed)
+    cross = unet.config.cross_attention_dim
+    return {"image_proj": {"proj.weight": torch.randn(4 * cross, CLIP_VISION_DIM) * 0.3,
+                           "proj.bias": torch.zeros(4 * cross), "norm.weight": torch.ones(cross),
+                           "norm.bias": torch.zeros(cross)},
+            "ip_adapter": _ip_layers(unet, 0.3)}
+
+
+def tiny_instantid_state(unet, seed: int = 3, dim: int = 64, tokens: int = 4) -> dict:
+    """InstantID's ip-adapter.bin layout: a Resampler (IP-Adapter Plus: 4 perceiver layers, 64-wide heads) from
+    a 512-d face embedding to `tokens` image tokens, plus the cross-attention image projections."""
+    import torch
+
+    torch.manual_seed(seed)
+    cross = unet.config.cross_attention_dim
+
+    def lin(out_dim, in_dim):
+        return torch.randn(out_dim, in_dim) / in_dim ** 0.5
+
+    proj = {"latents": torch.randn(1, tokens, dim) / dim ** 0.5, "proj_in.weight": lin(dim, ARCFACE_DIM),
+            "proj_in.bias": torch.zeros(dim), "proj_out.weight": lin(cross, dim), "proj_out.bias": torch.zeros(cross),
+            "norm_out.weight": torch.ones(cross), "norm_out.bias": torch.zeros(cross)}
+    for layer in range(4):
+        attn, ff = f"layers.{layer}.0.", f"layers.{layer}.1."
+        for norm in ("norm1", "norm2"):
+            proj[attn + norm + ".weight"], proj[attn + norm + ".bias"] = torch.ones(dim), torch.zeros(dim)
+        proj.update({attn + "to_q.weight": lin(64, dim), attn + "to_kv.weight": lin(128, dim),
+                     attn + "to_out.weight": lin(dim, 64), ff + "0.weight": torch.ones(dim), ff + "0.bias": torch.zeros(dim),
+                     ff + "1.weight": lin(4 * dim, dim), ff + "3.weight": lin(dim, 4 * dim)})
+    return {"image_proj": proj, "ip_adapter": _ip_layers(unet, 0.3)}
+
+
+def tiny_image_encoder(seed: int = 4):
+    import torch
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    return CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, intermediate_size=64, num_attention_heads=4, num_hidden_layers=2, image_size=32,
+        patch_size=8, projection_dim=CLIP_VISION_DIM)).eval()
+
+
+def write_arcface_onnx(path: Path, seed: int = 5) -> None:
+    """A random-weight ArcFace-shaped ONNX (3x112x112 -> 512) that insightface's model zoo routes to ArcFaceONNX."""
+    import torch
+
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 8, stride=8), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(8 * 14 * 14, ARCFACE_DIM)).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(net, torch.zeros(1, 3, 112, 112), str(path), input_names=["input.1"], output_names=["embedding"],
+                      dynamic_axes={"input.1": {0: "batch"}}, dynamo=False)
+
+
+def write_tiny_depth(folder: Path, seed: int = 6) -> None:
+    """A random DPT depth model (small ViT backbone) with its image processor, as a transformers folder."""
+    import torch
+    from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
+
+    torch.manual_seed(seed)
+    config = DPTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64,
+                       image_size=64, patch_size=16, backbone_out_indices=[0, 1, 2, 3], neck_hidden_sizes=[8, 16, 32, 32],
+                       fusion_hidden_size=16, head_in_index=-1)
+    DPTForDepthEstimation(config).eval().save_pretrained(folder)
+    DPTImageProcessor(size={"height": 64, "width": 64}, keep_aspect_ratio=False).save_pretrained(folder)
+
+
+def build_tiny_references(root: str | Path) -> dict[str, Path]:
+    """Reference and depth models in the layout users put real ones in (idempotent):
+      models/ipadapter/ip-adapter_sdxl.safetensors + models/ipadapter/image_encoder/
+      models/instantid/ip-adapter.bin + models/instantid/ControlNetModel/
+      models/insightface/antelopev2/glintr100.onnx
+      models/depth/tiny-dpt/
+    """
+    root = Path(root)
+    models = root / "models"
+    paths = {
+        "models": models,
+        "ipadapter": models / "ipadapter" / "ip-adapter_sdxl.safetensors",
+        "image_encoder": models / "ipadapter" / "image_encoder",
+        "instantid": models / "instantid" / "ip-adapter.bin",
+        "identitynet": models / "instantid" / "ControlNetModel",
+        "arcface": models / "insightface" / "antelopev2" / "glintr100.onnx",
+        "depth": models / "depth" / "tiny-dpt",
+    }
+    if all(p.exists() for p in paths.values()):
+        return paths
+    import torch
+    from safetensors.torch import save_file
+
+    unet = tiny_components()["unet"]
+    paths["ipadapter"].parent.mkdir(parents=True, exist_ok=True)
+    flat = {f"{part}.{k}": v.contiguous() for part, state in tiny_ip_adapter_state(unet).items() for k, v in state.items()}
+    save_file(flat, str(paths["ipadapter"]))
+    tiny_image_encoder().save_pretrained(paths["image_encoder"])
+    paths["instantid"].parent.mkdir(parents=True, exist_ok=True)
+    torch.save(tiny_instantid_state(unet), paths["instantid"])
+    torch.manual_seed(7)
+    tiny_controlnet(unet).save_pretrained(paths["identitynet"])
+    write_arcface_onnx(paths["arcface"])
+    write_tiny_depth(paths["depth"])
+    return paths
+
+
 if __name__ == "__main__":
     import sys
 

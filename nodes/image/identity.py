@@ -4,7 +4,9 @@ detectors fail) and InstantID (face embedding + IdentityNet ControlNet) when its
 Expected files (ComfyUI models folder layout):
   models/ipadapter/<name>.safetensors|.bin  with  models/ipadapter/image_encoder/ (CLIP vision, diffusers folder)
   models/instantid/ip-adapter.bin  and  models/instantid/ControlNetModel/ (IdentityNet, diffusers folder)
-  models/insightface/models/antelopev2/  (insightface detector + ArcFace recognition ONNX files)
+  models/insightface/<pack>/  an InsightFace model pack with an ArcFace recognition ONNX (antelopev2's
+  glintr100.onnx is what InstantID was trained on). Faces are found and given their five keypoints by the
+  face family's MediaPipe landmarks (bundled with mediapipe), so no SCRFD detector file is needed.
 """
 from __future__ import annotations
 
@@ -25,22 +27,28 @@ def ip_adapter_reference(image, ipadapter_name: str, scale: float) -> dict:
             "scale": float(scale)}
 
 
-def instantid_reference(face_image, ip_scale: float, controlnet_strength: float) -> dict:
-    """A REFERENCE value for InstantID: ArcFace embedding and face keypoints from insightface (antelopev2)."""
+def instantid_reference(face_image, ip_scale: float, controlnet_strength: float,
+                       insightface_pack: str = "antelopev2") -> dict:
+    """A REFERENCE value for InstantID: the ArcFace embedding and five face keypoints of the largest face."""
+    import numpy as np
+
+    from ..face import identity as faces
+    from ..face.landmarks import track_images
+
     adapter = bridge.find_model("instantid", "ip-adapter.bin")
     identitynet = bridge.find_model("instantid", "ControlNetModel")
-    insight_root = bridge.find_model("insightface", "models/antelopev2").parent.parent
-    insightface = bridge.require("insightface", "face")
-    analysis = insightface.app.FaceAnalysis(name="antelopev2", root=str(insight_root),
-                                            providers=["CPUExecutionProvider"])
-    analysis.prepare(ctx_id=-1, det_size=(640, 640))
-    faces = analysis.get(face_image[..., ::-1].copy())  # insightface expects BGR
-    if not faces:
+    arcface = faces._arcface(insightface_pack)  # MissingModel names the pack folder when absent
+    track = track_images(np.ascontiguousarray(face_image)[None], as_video=False)
+    if not track.valid[0]:
         raise ValueError("InstantID found no face in the reference image; for stylized 3D characters use the "
                          "IP-Adapter reference instead.")
-    face = max(faces, key=lambda f: (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]))
+    kps = faces.five_points(track.points[0])
+    face_align = bridge.require("insightface.utils.face_align", "face", "insightface")
+    crop = face_align.norm_crop(np.ascontiguousarray(face_image[..., ::-1]), kps, image_size=arcface.input_size[0])
+    # InstantID feeds insightface's raw `embedding` (not `normed_embedding`) to its projection, so do we.
+    embedding = np.asarray(arcface.get_feat(crop), np.float32).reshape(-1)
     return {"kind": "instantid", "weights": str(adapter), "identitynet": str(identitynet),
-            "embedding": face.normed_embedding.tolist(), "kps": face.kps.tolist(),
+            "embedding": embedding.tolist(), "kps": kps.tolist(), "insightface_pack": insightface_pack,
             "image_size": list(face_image.shape[:2]), "scale": float(ip_scale), "strength": float(controlnet_strength)}
 
 
@@ -58,8 +66,11 @@ def draw_face_keypoints(kps, height: int, width: int):
     return canvas
 
 
-def attach_reference(pipe, reference: dict | None) -> tuple[dict, list[ControlSpec]]:
-    """Load (or unload) the adapter on the pipeline; the extra call arguments and controls it needs."""
+def attach_reference(pipe, reference: dict | None, guided: bool = True) -> tuple[dict, list[ControlSpec]]:
+    """Load (or unload) the adapter on the pipeline; the extra call arguments and controls it needs.
+
+    `guided`: the sampler runs classifier-free guidance (cfg > 1), so the identity needs its negative half too.
+    """
     loaded = getattr(pipe, "_studio_ip_adapter", None)
     wanted = reference["weights"] if reference else None
     if loaded and loaded != wanted:
@@ -79,9 +90,15 @@ def attach_reference(pipe, reference: dict | None) -> tuple[dict, list[ControlSp
 
         return {"ip_adapter_image": Image.fromarray(reference["image"])}, []
     torch = bridge.require("torch", EXTRA)
-    embedding = torch.tensor(reference["embedding"], dtype=pipe.unet.dtype)[None, None]
-    # Classifier-free guidance: an all-zero identity for the unconditional half.
-    embeds = torch.cat([torch.zeros_like(embedding), embedding])
+    # [batch, images, sequence, 512]: one face image whose embedding is a one-token sequence for the Resampler.
+    embedding = torch.tensor(reference["embedding"], dtype=pipe.unet.dtype)[None, None, None]
+    # Classifier-free guidance: an all-zero identity for the unconditional half (as InstantID does).
+    embeds = torch.cat([torch.zeros_like(embedding), embedding]) if guided else embedding
+    projection = pipe.unet.encoder_hid_proj  # the same projection the UNet applies to these embeds
+    with torch.no_grad():
+        face_tokens = projection([embeds.to(next(projection.parameters()).device)])[0].flatten(1, 2)
     h, w = reference["image_size"]
-    control = ControlSpec(reference["identitynet"], draw_face_keypoints(reference["kps"], h, w), reference["strength"])
+    # IdentityNet reads the projected face tokens where a ControlNet usually reads the prompt (InstantID's pipeline).
+    control = ControlSpec(reference["identitynet"], draw_face_keypoints(reference["kps"], h, w), reference["strength"],
+                          hidden_states=face_tokens)
     return {"ip_adapter_image_embeds": [embeds]}, [control]

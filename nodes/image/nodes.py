@@ -140,7 +140,7 @@ class SDXLSampler:
             raise ValueError("mask needs init_image: inpainting paints into an existing image.")
         pipe = sdxl.load_sdxl_pipeline(Path(model["checkpoint"]), Path(model["config"]))
         sdxl.apply_loras(pipe, [tuple(x) for x in model["loras"]])
-        extra, identity_controls = identity.attach_reference(pipe, reference)
+        extra, identity_controls = identity.attach_reference(pipe, reference, guided=cfg > 1.0)
         init = _first(init_image) if init_image is not None else None
         mask_arr = None
         if mask is not None:
@@ -230,17 +230,23 @@ class InstantIDReference:
     RETURN_TYPES = ("REFERENCE",)
     RETURN_NAMES = ("reference",)
     FUNCTION = "run"
-    DESCRIPTION = ("InstantID identity from a face image (models/instantid + models/insightface/models/antelopev2): "
-                   "face embedding into the IP-Adapter, face keypoints into IdentityNet.")
+    DESCRIPTION = ("InstantID identity from a face image (models/instantid + an ArcFace pack in models/insightface, "
+                   "antelopev2 for the released weights): face embedding into the IP-Adapter and IdentityNet, "
+                   "face keypoints into IdentityNet.")
 
     @classmethod
     def INPUT_TYPES(cls):
+        from ..face.identity import insightface_packs
+
+        packs = insightface_packs()
+        packs = sorted(packs, key=lambda p: p != "antelopev2") or ["antelopev2"]
         return {"required": {"face_image": ("IMAGE",),
                              "ip_scale": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 2.0, "step": 0.05}),
-                             "controlnet_strength": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 2.0, "step": 0.05})}}
+                             "controlnet_strength": ("FLOAT", {"default": 0.8, "min": 0.0, "max": 2.0, "step": 0.05}),
+                             "insightface_pack": (packs,)}}
 
-    def run(self, face_image, ip_scale, controlnet_strength):
-        return (identity.instantid_reference(_first(face_image), ip_scale, controlnet_strength),)
+    def run(self, face_image, ip_scale, controlnet_strength, insightface_pack):
+        return (identity.instantid_reference(_first(face_image), ip_scale, controlnet_strength, insightface_pack),)
 
 
 NODES = {

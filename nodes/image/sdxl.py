@@ -29,6 +29,9 @@ class ControlSpec:
     strength: float = 1.0
     start: float = 0.0
     end: float = 1.0
+    # What this ControlNet reads instead of the prompt embeddings ([negative, positive] batch); InstantID's
+    # IdentityNet reads the face tokens.
+    hidden_states: object = field(default=None, compare=False)
 
 
 # ---------------------------------------------------------------- devices and memory
@@ -188,6 +191,19 @@ def _pil(arr):
     return Image.fromarray(arr)
 
 
+def _feed_hidden_states(controlnet, hidden_states):
+    """Make `controlnet` read `hidden_states` as its encoder hidden states for the next calls; returns the hook."""
+    def swap(_module, args, kwargs):
+        batch = kwargs["encoder_hidden_states"].shape[0]
+        # [negative, positive] with guidance; only the positive half without it.
+        states = hidden_states[-batch:] if batch <= hidden_states.shape[0] else hidden_states.repeat(
+            batch // hidden_states.shape[0], 1, 1)
+        kwargs["encoder_hidden_states"] = states.to(kwargs["encoder_hidden_states"])
+        return args, kwargs
+
+    return controlnet.register_forward_pre_hook(swap, with_kwargs=True)
+
+
 def generate(pipe, positive: str, negative: str, *, seed: int, steps: int, cfg: float, width: int, height: int,
              controls: list[ControlSpec] = (), init_image=None, mask=None, denoise: float = 1.0,
              extra: dict | None = None):
@@ -237,9 +253,15 @@ def generate(pipe, positive: str, negative: str, *, seed: int, steps: int, cfg: 
         progress.update_absolute(step + 1, total)  # raises Interrupted when the run is cancelled
         return callback_kwargs
 
+    hooks = [_feed_hidden_states(model, c.hidden_states) for model, c in zip(models, controls)
+             if c.hidden_states is not None] if controls else []
     exec_device = "cpu" if getattr(pipe, "_studio_device", "cpu") == "cpu" else "cuda"
     generator = torch.Generator(device=exec_device).manual_seed(int(seed) % 2**64)
-    with torch.inference_mode():
-        out = runner(generator=generator, callback_on_step_end=on_step_end, **kwargs).images
+    try:
+        with torch.inference_mode():
+            out = runner(generator=generator, callback_on_step_end=on_step_end, **kwargs).images
+    finally:
+        for hook in hooks:
+            hook.remove()  # the ControlNet is cached and may serve a plain control next time
     arr = np.asarray(out)
     return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
