@@ -210,7 +210,7 @@ class QualityEvaluator:
     def run(self, brief_json, recipe, slots_json, images=None, audio=None, llm="none"):
         from ..agent.config import load_settings
         from ..agent.director import recipes as recipe_registry
-        from ..agent.director.evaluator import audio_metrics, image_metrics, judge, png_bytes
+        from ..agent.director.evaluator import audio_metrics, character_image_metrics, image_metrics, judge, png_bytes
         from ..agent.director.state import Brief
         from .core import image_to_numpy
 
@@ -236,8 +236,12 @@ class QualityEvaluator:
             for k, v in audio_metrics(wave, int(audio["sample_rate"]), brief.dialogue).items():
                 per.setdefault(k, []).append(v)
         metrics = {"files_produced": 1.0 if per else 0.0, **{k: sum(v) / len(v) for k, v in per.items()}}
+        notes: list[str] = []
+        if images is not None and brief.task_kind == "character_image":
+            found, notes, _ = character_image_metrics(list(sampled[:3]), brief)
+            metrics.update(found)
         bridge.check_interrupt()
-        evaluation = judge(metrics, pngs, brief, chosen, slots, _caller(llm))
+        evaluation = judge(metrics, pngs, brief, chosen, slots, _caller(llm), notes)
         report = json.dumps({k: evaluation[k] for k in ("score", "objective", "metrics", "vision", "edits", "notes")})
         return {"ui": {"text": [report]}, "result": (evaluation["score"], report)}
 

@@ -447,3 +447,103 @@ def test_a_backend_that_cannot_see_is_not_sent_images(tmp_path, studio_dirs):
     state = saved_state(tmp_path / "a2", "a2")
     assert state["analysis"]["ref.png"] == {"kind": "image", "width": 64, "height": 48}
     assert not any(images for _, _, images in backend.calls)
+
+
+# ---------------------------------------------------------------- image evaluation
+def _sprite_on(name, background, flip=False):
+    import sys
+
+    import numpy as np
+    from PIL import Image
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from film import character_sprite
+
+    sprite = character_sprite(name).resize((136, 200))
+    if flip:
+        sprite = sprite.transpose(Image.FLIP_LEFT_RIGHT)
+    canvas = Image.new("RGB", (256, 256), background)
+    canvas.paste(sprite, (60, 30), sprite)
+    return np.asarray(canvas)
+
+
+def _save(array, path):
+    from PIL import Image
+
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+def test_character_image_evaluation_scores_likeness_against_the_references(tmp_path, studio_dirs):
+    from animation_studio.agent.director.evaluator import evaluate
+
+    brief, _ = keyword_brief(STUDIO["character_image"])
+    recipe = R.RECIPES["character_image_sdxl"]
+    slots = {**recipe.defaults(), "cfg": 7.0}
+    luca = _save(_sprite_on("luca", (120, 180, 90)), tmp_path / "luca.png")
+    giulia = _save(_sprite_on("giulia", (120, 180, 90)), tmp_path / "giulia.png")
+    # No reference images yet: likeness is not measured, and the evaluation says why.
+    missing = evaluate([luca], brief, recipe, slots)
+    assert "likeness" not in missing["metrics"]
+    assert any(n.startswith("likeness not measured") and "luca_front.png" in n for n in missing["notes"])
+    # luca.yaml names luca_front.png and luca_side.png; found in the input folder.
+    _save(_sprite_on("luca", (255, 255, 255)), studio_dirs["input"] / "luca_front.png")
+    _save(_sprite_on("luca", (255, 255, 255), flip=True), studio_dirs["input"] / "luca_side.png")
+    right, wrong = evaluate([luca], brief, recipe, slots), evaluate([giulia], brief, recipe, slots)
+    assert "likeness" in right["metrics"] and "likeness" in wrong["metrics"], (right["notes"], wrong["notes"])
+    assert right["metrics"]["likeness"] > wrong["metrics"]["likeness"] + 0.1
+    assert right["metrics"]["likeness_path"] == "stylized"  # toon sprites: no real face for dlib/ArcFace
+    assert any("via the stylized path" in n and "2 reference image(s)" in n for n in right["notes"])
+    assert right["score"] > wrong["score"]
+    # An off-model image gets the recipe's concrete edit: follow the prompt more.
+    cfg = {e["slot"]: e for e in wrong["edits"]}["cfg"]
+    assert cfg["value"] == 8.0 and "off-model" in cfg["reason"] and "cfg" not in {e["slot"] for e in right["edits"]}
+
+
+def test_character_image_evaluation_asks_the_vision_rubric_with_the_images(tmp_path, studio_dirs):
+    from animation_studio.agent.director.evaluator import evaluate
+    from animation_studio.agent.llm import ScriptedBackend
+
+    brief, _ = keyword_brief(STUDIO["character_image"])
+    image = _save(_sprite_on("luca", (120, 180, 90)), tmp_path / "luca.png")
+    backend = ScriptedBackend([{"scores": {"likeness": 0.8, "pose": 0.4, "background": 0.2, "expression": 0.6,
+                                           "style": 0.9, "made_up": 0.1}, "feedback": ["no sea in the background"]}])
+    recipe = R.RECIPES["character_image_prompt"]
+    result = evaluate([image], brief, recipe, recipe.defaults(), LLMCaller(backend))
+    (call,) = backend.calls
+    assert len(call["images"]) == 1 and call["images"][0] == Path(image).read_bytes()
+    assert "likeness, pose, background, expression, style" in call["messages"][-1]["content"]
+    assert set(result["vision"]) == {"likeness", "pose", "background", "expression", "style"}  # not made_up
+    assert result["score"] == pytest.approx(0.5 * result["objective"] + 0.5 * 0.58, abs=1e-3)
+    assert "no sea in the background" in result["notes"]
+
+
+def test_pose_accuracy_is_measured_when_a_pose_control_was_used(tmp_path, studio_dirs):
+    from animation_studio.agent.director.evaluator import evaluate
+    from animation_studio.nodes.image import control
+
+    photo = _sprite_on("luca", (120, 180, 90))
+    try:
+        from skimage import data
+
+        photo = data.astronaut()
+    except ImportError:
+        pass
+    try:
+        keypoints = control.pose_keypoints(photo)
+        detector = None
+    except Exception as exc:  # noqa: BLE001 - MediaPipe missing or broken in this environment
+        keypoints, detector = [[100.0, 50.0, 0.9]] * 18, exc
+    image = _save(photo, tmp_path / "out.png")
+    pose = tmp_path / "pose.txt"  # what a recipe with a pose control saves: PoseSkeleton's keypoints_json
+    pose.write_text(json.dumps({"format": "openpose18", "names": control.OPENPOSE_NAMES, "keypoints": keypoints}))
+    brief, _ = keyword_brief(STUDIO["character_image"])
+    recipe = R.RECIPES["character_image_sdxl"]
+    result = evaluate([image, str(pose)], brief, recipe, recipe.defaults())
+    if detector is None:
+        assert result["metrics"]["pose_accuracy"] == 1.0  # the output holds exactly the control pose
+        assert any(n.startswith("pose accuracy 1.00") for n in result["notes"])
+    else:
+        assert "pose_accuracy" not in result["metrics"]
+        assert any(n.startswith("pose accuracy not measured") and type(detector).__name__ in n
+                   for n in result["notes"])

@@ -115,6 +115,79 @@ def dataset_notes(text: str) -> list[str]:
             f"{low}-{high} target" + (f"; rejected: {why}" if why else "")]
 
 
+def _landmarks(image):
+    """Face landmarks for the likeness descriptor, or None where the face model cannot run here."""
+    try:
+        from ...nodes.face.nodes import _landmarks_or_none
+
+        return _landmarks_or_none(image)
+    except Exception:  # noqa: BLE001 - without landmarks the stylized path still scores colour + HOG
+        return None
+
+
+def likeness(frames: list, character: str) -> tuple[dict, list[str], dict]:
+    """CharacterSimilarity against the character's reference images: metric, notes, and which path scored it."""
+    from ...nodes.face.identity import character_similarity
+    from ..characters import load_character
+
+    if not character or not frames:
+        return {}, [], {}
+    try:
+        refs = [_read_image(p) for p in load_character(character).reference_paths()]
+    except Exception as exc:  # noqa: BLE001 - CharacterError, or bridge.MissingModel: no reference images found
+        return {}, [f"likeness not measured: {exc}"], {}
+    results = []
+    for frame in frames[:3]:
+        try:
+            results.append(character_similarity(frame, refs, "auto", _landmarks))
+        except ValueError:
+            # The stylized descriptor grows by its landmark geometry when a face mesh is found on one image and
+            # not on another (shapes then differ); scored without landmarks, all descriptors match.
+            try:
+                results.append(character_similarity(frame, refs, "auto", lambda image: None))
+            except Exception as exc:  # noqa: BLE001 - no path could score the image: a finding, not a crash
+                return {}, [f"likeness not measured: {type(exc).__name__}: {exc}"], {}
+    score = sum(r["similarity"] for r in results) / len(results)
+    identity = {"character": character, "path": results[0]["path"], "similarity": round(score, 4),
+                "references": len(refs), "note": results[0]["note"]}
+    return {"likeness": float(score), "likeness_path": identity["path"]}, [f"likeness {score:.2f} to {character}'s {len(refs)} reference image(s) via "
+                                        f"the {identity['path']} path ({identity['note']})"], identity
+
+
+def pose_accuracy(frames: list, control_pose: list) -> tuple[dict, list[str]]:
+    """PCK of the pose detected in the output against the control pose's keypoints (control.pose_similarity)."""
+    from ...nodes.image import control
+
+    if not frames or not control_pose:
+        return {}, []
+    try:
+        scores = [control.pose_similarity(control_pose, control.pose_keypoints(f)) for f in frames[:3]]
+    except Exception as exc:  # noqa: BLE001 - MediaPipe missing or broken: say so, score the rest
+        return {}, [f"pose accuracy not measured: {type(exc).__name__}: {exc}"]
+    score = sum(scores) / len(scores)
+    return {"pose_accuracy": float(score)}, [f"pose accuracy {score:.2f} against the control pose"]
+
+
+def control_pose_of(text: str) -> list | None:
+    """The keypoints of a saved PoseSkeleton keypoints_json (format openpose18), else None."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(data, dict) and data.get("format") == "openpose18" and isinstance(data.get("keypoints"), list):
+        return data["keypoints"]
+    return None
+
+
+def character_image_metrics(frames: list, brief: Brief, control_pose: list | None = None) -> tuple[dict, list[str], dict]:
+    """Likeness (when the character has reference images) and pose accuracy (when a pose control was used)."""
+    metrics, notes, identity = likeness(frames, brief.characters[0] if brief.characters else "")
+    pose, pose_notes = pose_accuracy(frames, control_pose or [])
+    return {**metrics, **pose}, notes + pose_notes, identity
+
+
 # ---------------------------------------------------------------- files
 def _read_image(path: Path):
     import numpy as np
@@ -164,12 +237,16 @@ def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> 
     notes: list[str] = []
     pngs: list[bytes] = []
     per: dict[str, list[float]] = {}
+    images: list = []
+    control_pose = None
     for name in files:
         path = Path(name)
         suffix = path.suffix.lower()
         try:
             if suffix in IMAGE_SUFFIXES:
-                for k, v in image_metrics(_read_image(path), blur_threshold).items():
+                frame = _read_image(path)
+                images.append(frame)
+                for k, v in image_metrics(frame, blur_threshold).items():
                     per.setdefault(k, []).append(v)
                 if len(pngs) < 3:
                     pngs.append(path.read_bytes())
@@ -183,6 +260,7 @@ def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> 
             elif suffix in (".txt", ".json", ".srt"):
                 text = path.read_text(encoding="utf-8", errors="replace")
                 notes += dataset_notes(text)
+                control_pose = control_pose or control_pose_of(text)
                 for k, v in {**text_metrics(text, brief), **report_metrics(text)}.items():
                     per.setdefault(k, []).append(v)
         except Exception as exc:  # noqa: BLE001 - an unreadable output is a finding, not a crash
@@ -190,11 +268,16 @@ def objective_metrics(files: list[str], brief: Brief, blur_threshold: float) -> 
             per.setdefault("readable", []).append(0.0)
     for k, values in per.items():
         metrics[k] = sum(values) / len(values)
+    if brief.task_kind == "character_image" and images:
+        found, said, _ = character_image_metrics(images, brief, control_pose)
+        metrics.update(found)
+        notes += said
     return metrics, notes, pngs
 
 
 SCORED = ("files_produced", "sharpness", "contrast", "audible", "speech_length", "video_readable", "brief_coverage",
-          "readable", "report.identity.similarity", "report.achieved_ratio", "report.dataset_fill")
+          "readable", "report.identity.similarity", "report.achieved_ratio", "report.dataset_fill", "likeness",
+          "pose_accuracy")
 
 
 def png_bytes(frame) -> bytes:
