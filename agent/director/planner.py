@@ -111,7 +111,7 @@ TASK_WORDS = {
     "lora_dataset": ("lora dataset", "training set", "training data", "dataset", "lora", "train a lora", "curate"),
     # Simple edits no recipe covers: the free composer (compose.py) makes a small graph for them.
     "composition": ("gif", "title card", "text card", "gradient", "convert", "turn this", "turn it", "slow down",
-                    "slow it down", "add a caption", "caption", "subtitle", "add music", "background music"),
+                    "slow it down", "add a caption", "caption", "subtitle", "add music", "with music", "background music"),
 }
 EMOTIONS = {
     "excited": ("excited", "exciting", "thrilled", "joyful"), "happy": ("happy", "cheerful", "smiling", "glad"),
@@ -169,15 +169,17 @@ def keyword_brief(intent: str, inputs: dict | None = None, character: str = "") 
     quoted = _quoted(text)
     dialogue = max(quoted, key=len).strip() if quoted else ""
     scores = {kind: sum(1 for w in ws if _has(lowered, [w])) for kind, ws in TASK_WORDS.items()}
+    names = known_characters()
+    named = any(_has(lowered, [n.lower()]) for n in names) or bool(character)
     if dialogue:
-        scores["character_voice"] += 2
+        # Quoted words are a line to speak when someone speaks them; on a title card with no one, a caption.
+        scores["character_voice" if named or not scores["composition"] else "composition"] += 2
     if inputs.get("video"):
         # An input clip means a parody unless the words ask for a dataset or a simple edit of it.
         edit = max(("lora_dataset", "composition"), key=scores.get)
         scores[edit if scores[edit] and not _has(lowered, ["parody", "spoof"]) else "parody_video"] += 2
     if inputs.get("audio"):
         scores["character_voice"] += 1
-    names = known_characters()
     characters = [n for n in names if _has(lowered, [n.lower()])]
     if character:
         characters = [character.lower()] + [c for c in characters if c != character.lower()]

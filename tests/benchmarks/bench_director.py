@@ -29,6 +29,8 @@ SUITE = [
     ("parody clip: Luca scared of the cat, 3x slow motion, exaggerated", "parody_video"),
     ("Luca whispering 'Silenzio Bruno' scared", "character_voice"),
     ("a poster of Luca and Alberto riding a Vespa, happy", "character_image"),
+    ("make a 2-second gradient title card that says Ciao", "composition"),  # no recipe: composed from the catalog
+    ("a 3 second title card with music that says 'Buongiorno Portorosso'", "composition"),
     ("write my tax return", None),  # must be refused with what the Director can do
 ]
 
