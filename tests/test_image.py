@@ -303,7 +303,8 @@ def test_ip_adapter_reference_changes_the_image_and_scale_zero_does_not(tiny, re
         plain = _generate(pipe, extra=identity.attach_reference(pipe, None)[0])
         [reference] = IPAdapterReference().run(numpy_to_image(photo[None]), "ip-adapter_sdxl.safetensors", 1.0)
         extra, controls = identity.attach_reference(pipe, reference)
-        assert controls == [] and pipe.image_encoder is not None  # the encoder came from models/ipadapter/image_encoder
+        # The tiny encoder from models/ipadapter/image_encoder (SDXL's real one projects to 1280).
+        assert controls == [] and pipe.image_encoder.config.projection_dim == 32
         with_ref = _generate(pipe, extra=extra)
         other = _generate(pipe, extra=identity.attach_reference(pipe, {**reference, "image": photo[::-1].copy()})[0])
         zero = _generate(pipe, extra=identity.attach_reference(pipe, {**reference, "scale": 0.0})[0])
@@ -318,7 +319,7 @@ def test_ip_adapter_reference_changes_the_image_and_scale_zero_does_not(tiny, re
 
 def test_instantid_runs_with_face_embedding_and_keypoints(tiny, refs_studio, no_network, monkeypatch):
     from animation_studio.nodes.core import numpy_to_image
-    from animation_studio.nodes.image.nodes import InstantIDReference
+    from animation_studio.nodes.image.nodes import InstantIDReference, SDXLSampler
 
     pytest.importorskip("insightface")
     pytest.importorskip("mediapipe.python.solutions.face_mesh", reason="MediaPipe with bundled face model not installed")
@@ -350,6 +351,10 @@ def test_instantid_runs_with_face_embedding_and_keypoints(tiny, refs_studio, no_
         assert keypoint_image.shape == photo.shape and (keypoint_image.max(axis=2) > 0).mean() > 0.02
         assert keypoint_image[round(kps[2, 1]), round(kps[2, 0])].tolist() == [0, 0, 255]  # nose point colour
         out = _generate(pipe, extra=extra, controls=controls)
+        model = {"checkpoint": str(tiny["checkpoint"]), "config": str(tiny["config"]), "loras": []}
+        [via_node] = SDXLSampler().run(model, "a boy running, pixar style", "2d, flat", 3, 2, 7.5, 64, 64, 1.0,
+                                       reference=reference)
+        assert np.array_equal((via_node.numpy() * 255 + 0.5).astype(np.uint8), out)  # the node takes the same path
         # IdentityNet read the projected face tokens, not the prompt (77 text tokens): [negative, positive] x 4 x 96.
         assert seen["states"].shape == (2, 4, 96) and torch_equal(seen["states"], face_control.hidden_states)
         assert not torch_equal(seen["states"][0], seen["states"][1])
