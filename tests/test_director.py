@@ -547,3 +547,12 @@ def test_pose_accuracy_is_measured_when_a_pose_control_was_used(tmp_path, studio
         assert "pose_accuracy" not in result["metrics"]
         assert any(n.startswith("pose accuracy not measured") and type(detector).__name__ in n
                    for n in result["notes"])
+
+
+def test_voice_run_reports_speaker_similarity_and_duration(tmp_path, studio_dirs):
+    ctx = _ctx(tmp_path, EmbeddedEngine(), max_iterations=1)
+    state = run_director(STUDIO["character_voice"], ctx, run_id="v1")
+    metrics = state["iterations"][0]["evaluation"]["metrics"]
+    assert 0.0 < metrics["report.speaker.similarity"] <= 1.0
+    assert metrics["duration_s"] > 0.3
+    assert any(f.endswith(".wav") for f in state["files"])

@@ -426,3 +426,16 @@ def test_insightface_arcface_path_with_a_random_weight_pack(studio_dirs):
     result = identity.character_similarity(face, [face.copy()], "auto", _landmarks_or_none)
     assert result["path"] == "insightface" and result["similarity"] == pytest.approx(1.0, abs=1e-4)
     identity._ARCFACE.clear()
+
+
+def test_similarity_when_landmarks_are_found_on_only_some_images():
+    from animation_studio.nodes.face import identity
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    ref = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
+    points = np.zeros((478, 3), np.float32)
+    points[:, :2] = rng.uniform(20, 70, (478, 2))
+    result = identity.character_similarity(image, [ref], "stylized",
+                                           points_of=lambda img: points if img is image else None)
+    assert result["path"] == "stylized" and 0.0 <= result["similarity"] <= 1.0

@@ -300,6 +300,12 @@ def _build_voice(b: GraphBuilder, s: dict, ctx: dict) -> dict:
     loud = b.node("AnimStudio_NormalizeLoudness", audio=voice.out(0))
     b.node("AnimStudio_SaveAudio", audio=loud.out(0), filename_prefix=s["filename_prefix"], format="wav")
     b.node("AnimStudio_SaveText", text=voice.out(1), filename_prefix=s["filename_prefix"] + "_report")
+    if "AnimStudio_VoiceAnalysis" in b.catalog:
+        # The evaluator's figures for speech: similarity to the character's voice, duration, rate, loudness.
+        aspec = b.catalog["AnimStudio_VoiceAnalysis"]
+        analysis = b.node("AnimStudio_VoiceAnalysis", audio=loud.out(0), text=s["text"], synthesis_report=voice.out(1),
+                          character=_combo(aspec.inputs["character"].options, s["character"], "none"))
+        b.node("AnimStudio_SaveText", text=analysis.out(0), filename_prefix=s["filename_prefix"] + "_analysis")
     return {"audio": loud.out(0)}
 
 

@@ -221,6 +221,9 @@ def character_similarity(image: np.ndarray, references: list[np.ndarray], method
     points_of = points_of or (lambda img: None)
     image_points = points_of(image)
     ref_points = [points_of(r) for r in references]
+    if image_points is None or any(p is None for p in ref_points):
+        # Landmark geometry only compares like with like: used for all images or for none.
+        image_points, ref_points = None, [None] * len(references)
     order = {"auto": ["insightface", "dlib", "stylized"], "insightface": ["insightface"], "dlib": ["dlib", "stylized"],
              "stylized": ["stylized"]}[method]
     if "insightface" in order and not insightface_packs():
