@@ -307,7 +307,8 @@ def test_director_demo_plans_validates_and_speaks_inside_comfyui(tier_inputs, en
     names = relative_files(served, tmp_path / "server-run")
     assert names == relative_files(local, tmp_path / "embedded-run") == [
         "director/final_graph_00001.txt", "director/luca_voice_00001.wav",
-        "director/luca_voice_report_00001.txt", "director/report_00001.txt"]
+        "director/luca_voice_analysis_00001.txt", "director/luca_voice_report_00001.txt",
+        "director/report_00001.txt"]
     # With no LLM the Director's plan is deterministic: the same final graph from both engines.
     final = "director/final_graph_00001.txt"
     assert json.loads((tmp_path / "server-run" / final).read_text()) \
