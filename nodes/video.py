@@ -8,7 +8,9 @@ picture's length on every write, so it cannot drift.
 Editing (concatenate, captions, picture-in-picture, composite) is done on the
 same streamed chunks with numpy/PIL rather than MoviePy: MoviePy 2.2 pins
 pillow<12 (the pack runs pillow 13) and decodes through its own ffmpeg binary,
-which would be a second video backend.
+which would be a second video backend. Those four nodes take an optional
+`engine` input: "pyav" (default, the streamed path here) or "moviepy" (the same
+edits through MoviePy's clip algebra, in moviepy_edit.py).
 """
 from __future__ import annotations
 
@@ -750,6 +752,25 @@ def _video_in(extra: dict | None = None) -> dict:
     return {"required": {"video": (VIDEO_TYPE,), **(extra or {})}}
 
 
+ENGINES = ["pyav", "moviepy"]
+# Optional with a default, so graphs saved before the input existed stay valid.
+ENGINE_INPUT = {"engine": (ENGINES, {"default": "pyav",
+                                     "tooltip": "pyav: the pack's streamed frames; moviepy: MoviePy clips (--no-deps install)"})}
+
+
+def _edit_backend(engine: str):
+    """The module whose concatenate/burn_text/picture_in_picture/composite_over do the edit."""
+    if engine == "moviepy":
+        from . import moviepy_edit
+
+        return moviepy_edit
+    if engine != "pyav":
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
+    import sys
+
+    return sys.modules[__name__]
+
+
 class _VideoNode:
     CATEGORY = CATEGORY
     FUNCTION = "run"
@@ -1054,10 +1075,11 @@ class ConcatVideos(_VideoNode):
     def INPUT_TYPES(cls):
         return {"required": {"video_a": (VIDEO_TYPE,), "video_b": (VIDEO_TYPE,),
                              "transition": (["crossfade", "cut", "fade_black", "wipe"],),
-                             "duration": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 10.0, "step": 0.05})}}
+                             "duration": ("FLOAT", {"default": 0.5, "min": 0.0, "max": 10.0, "step": 0.05})},
+                "optional": ENGINE_INPUT}
 
-    def run(self, video_a, video_b, transition, duration):
-        return (concatenate(video_a, video_b, transition, duration),)
+    def run(self, video_a, video_b, transition, duration, engine="pyav"):
+        return (_edit_backend(engine).concatenate(video_a, video_b, transition, duration),)
 
 
 class BurnCaption(_VideoNode):
@@ -1071,10 +1093,10 @@ class BurnCaption(_VideoNode):
                           "position": (["bottom", "top", "center"],),
                           "font_size": ("INT", {"default": 0, "min": 0, "max": 512, "tooltip": "0 = height/12"}),
                           "color": ("STRING", {"default": "#ffffff"}),
-                          "box": ("BOOLEAN", {"default": True})})
+                          "box": ("BOOLEAN", {"default": True})}) | {"optional": ENGINE_INPUT}
 
-    def run(self, video, text, start, end, position, font_size, color, box):
-        return (burn_text(video, text, start, end, position, font_size, color, box),)
+    def run(self, video, text, start, end, position, font_size, color, box, engine="pyav"):
+        return (_edit_backend(engine).burn_text(video, text, start, end, position, font_size, color, box),)
 
 
 class PictureInPicture(_VideoNode):
@@ -1085,10 +1107,11 @@ class PictureInPicture(_VideoNode):
         return {"required": {"video": (VIDEO_TYPE,), "inset": (VIDEO_TYPE,),
                              "scale": ("FLOAT", {"default": 0.3, "min": 0.05, "max": 1.0, "step": 0.01}),
                              "corner": (["bottom_right", "bottom_left", "top_right", "top_left"],),
-                             "start": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1e6, "step": 0.01})}}
+                             "start": ("FLOAT", {"default": 0.0, "min": 0.0, "max": 1e6, "step": 0.01})},
+                "optional": ENGINE_INPUT}
 
-    def run(self, video, inset, scale, corner, start):
-        return (picture_in_picture(video, inset, scale, corner, start=start),)
+    def run(self, video, inset, scale, corner, start, engine="pyav"):
+        return (_edit_backend(engine).picture_in_picture(video, inset, scale, corner, start=start),)
 
 
 class CompositeOverBackground(_VideoNode):
@@ -1099,10 +1122,10 @@ class CompositeOverBackground(_VideoNode):
         return {"required": {"video": (VIDEO_TYPE,), "background": ("IMAGE",),
                              "key_color": ("STRING", {"default": "#00ff00"}),
                              "tolerance": ("FLOAT", {"default": 0.25, "min": 0.01, "max": 1.0, "step": 0.01})},
-                "optional": {"mask": ("MASK",)}}
+                "optional": {"mask": ("MASK",), **ENGINE_INPUT}}
 
-    def run(self, video, background, key_color, tolerance, mask=None):
-        return (composite_over(video, background, mask, key_color, tolerance),)
+    def run(self, video, background, key_color, tolerance, mask=None, engine="pyav"):
+        return (_edit_backend(engine).composite_over(video, background, mask, key_color, tolerance),)
 
 
 _NODES = {
