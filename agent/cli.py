@@ -9,7 +9,6 @@ import argparse
 import json
 import signal
 import sys
-import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path

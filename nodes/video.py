@@ -438,7 +438,6 @@ def freeze_frame(video: VideoFile, at: float, hold: float, zoom: float = 1.3, zo
 def detect_scenes(video: VideoFile, detector: str = "content", threshold: float = 27.0, min_scene_len: float = 0.5,
                   analysis_size: int = 256) -> dict:
     """PySceneDetect over downscaled streamed frames -> SCENE_LIST {fps, frame_count, scenes: [[start, end), ...]}."""
-    np = _np()
     cv2 = _cv2()
     sd = bridge.require("scenedetect", "video")
     from scenedetect.common import FrameTimecode
@@ -691,7 +690,6 @@ def burn_text(video: VideoFile, text: str, start: float = 0.0, end: float = 0.0,
 def picture_in_picture(main: VideoFile, inset: VideoFile, scale: float = 0.3, corner: str = "bottom_right",
                        margin: float = 0.03, start: float = 0.0, border: int = 2) -> VideoFile:
     """`inset` shrunk into a corner of `main` from `start` on; main's sound is kept."""
-    np = _np()
     w = max(2, int(main.width * scale)) // 2 * 2
     h = max(2, int(w * inset.height / inset.width)) // 2 * 2
     m = int(margin * min(main.width, main.height))

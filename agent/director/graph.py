@@ -28,7 +28,7 @@ from .evaluator import evaluate
 from .memory import Memory
 from .planner import IntentError, LLMCaller, LLMTimeout, choose_recipe, fill_slots, refine, understand
 from .repair import validate_and_repair
-from .security import SecurityError, check_graph
+from .security import check_graph
 from .state import Brief, DirectorState
 
 CHECKPOINT_FILE = "checkpoints.sqlite"

@@ -6,7 +6,6 @@ FACE_LANDMARKS carries a `FaceTrack` (the chosen face's 478 points per frame, in
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from .. import bridge
 

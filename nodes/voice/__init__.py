@@ -8,7 +8,6 @@ http://127.0.0.1:9880.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from .. import bridge
 from .emotion import EMOTIONS

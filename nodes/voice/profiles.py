@@ -18,7 +18,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .. import bridge
 from ...agent.config import PACK_ROOT
 from .emotion import EMOTION_PROSODY
-from .text import LANGUAGES
 
 PROFILE_DIR = PACK_ROOT / "configs" / "voices"
 BACKENDS = ["piper", "gpt_sovits", "xtts"]
