@@ -77,7 +77,7 @@ def apply_overrides(graph: dict, overrides: list[str]) -> dict:
 
 
 def new_run_dir(out_root: str | None) -> tuple[str, Path]:
-    from .config import load_settings
+    from ..configs.settings import load_settings
 
     root = Path(out_root or load_settings().paths.output)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print("animation-studio: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
-        from .config import ConfigError
+        from ..configs.settings import ConfigError
 
         kind = "configuration error" if isinstance(exc, ConfigError) else type(exc).__name__
         print(f"animation-studio: {kind}: {exc}", file=sys.stderr)

@@ -418,7 +418,7 @@ def _hidden_value(kind: str, node_id: str, state: "_RunState"):
 
 
 def _default_dirs() -> dict[str, Path]:
-    from .config import load_settings
+    from ..configs.settings import load_settings
 
     paths = load_settings().paths
     return {"input": Path(paths.input).resolve(), "temp": Path(paths.temp).resolve()}

@@ -720,7 +720,7 @@ def make_backend(spec: str | None = None, role: str = "creative_director", setti
 
     A bare backend name ("ollama", "openai") takes the role's model from the settings."""
     if settings is None:
-        from .config import load_settings
+        from ..configs.settings import load_settings
 
         settings = load_settings()
     llm = settings.llm

@@ -152,7 +152,7 @@ class ServerEngine:
         if not urls:
             raise ValueError("no ComfyUI server URL given")
         if timeout is None:
-            from .config import load_settings
+            from ..configs.settings import load_settings
 
             timeout = load_settings().comfyui.timeout_s
         self.servers = [ComfyServer(u, request_timeout) for u in urls]

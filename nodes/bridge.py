@@ -78,7 +78,7 @@ def require(module: str, extra: str, pip_name: str | None = None):
 
 # ---------------------------------------------------------------- folders
 def _settings():
-    from ..agent.config import load_settings
+    from ..configs.settings import load_settings
 
     return load_settings()
 

@@ -208,7 +208,7 @@ class QualityEvaluator:
                                                 "tooltip": "vision judge: none | ollama:MODEL | openai:URL#MODEL"})}}
 
     def run(self, brief_json, recipe, slots_json, images=None, audio=None, llm="none"):
-        from ..agent.config import load_settings
+        from ..configs.settings import load_settings
         from ..agent.director import recipes as recipe_registry
         from ..agent.director.evaluator import audio_metrics, character_image_metrics, image_metrics, judge, png_bytes
         from ..agent.director.state import Brief

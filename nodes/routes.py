@@ -32,7 +32,7 @@ def run_roots() -> list[Path]:
     settings' output folder; inside ComfyUI that may differ from ComfyUI's own output folder, so both count."""
     roots = [bridge.output_directory().resolve()]
     try:
-        from ..agent.config import load_settings
+        from ..configs.settings import load_settings
 
         roots.append(Path(load_settings().paths.output).resolve())
     except Exception:  # noqa: BLE001 - broken settings must not hide ComfyUI's own output folder
@@ -51,7 +51,7 @@ def health() -> tuple[int, dict]:
 
 
 def characters() -> tuple[int, dict]:
-    from ..agent.characters import list_characters, load_character
+    from ..configs.characters import list_characters, load_character
 
     out = []
     for name in list_characters():

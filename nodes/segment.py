@@ -63,7 +63,7 @@ def _torch():
 
 
 def alpha_threshold() -> float:
-    from ..agent.config import load_settings
+    from ..configs.settings import load_settings
 
     return float(load_settings().dataset.alpha_threshold)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from animation_studio.agent import characters
+from animation_studio.configs import characters
 from animation_studio.nodes import bridge
 
 

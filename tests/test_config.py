@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from animation_studio.agent.config import DEFAULT_CONFIG, ConfigError, load_settings, load_settings_from
+from animation_studio.configs.settings import DEFAULT_CONFIG, ConfigError, load_settings, load_settings_from
 
 
 def test_global_yaml_has_the_studio_parameters():

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from animation_studio.agent import llm
-from animation_studio.agent.config import DEFAULT_CONFIG, load_settings_from
+from animation_studio.configs.settings import DEFAULT_CONFIG, load_settings_from
 
 SHOT_SCHEMA = {
     "type": "object",

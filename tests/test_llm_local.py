@@ -9,7 +9,7 @@ import importlib.util
 import pytest
 
 from animation_studio.agent import llm
-from animation_studio.agent.config import DEFAULT_CONFIG, load_settings_from
+from animation_studio.configs.settings import DEFAULT_CONFIG, load_settings_from
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("llama_cpp") is None,

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from animation_studio.agent import llm
-from animation_studio.agent.config import DEFAULT_CONFIG, load_settings_from
+from animation_studio.configs.settings import DEFAULT_CONFIG, load_settings_from
 
 SCHEMA = {
     "type": "object",

@@ -127,7 +127,7 @@ def _write_record(run_dir: Path, record: dict) -> Path:
 
 
 def run(args) -> int:
-    from ..config import load_settings
+    from ...configs.settings import load_settings
     from .graph import DirectorContext, DirectorError, new_run_id, run_director, run_record, saved_state
     from .memory import Memory
     from .planner import LLMCaller
@@ -160,7 +160,7 @@ def run(args) -> int:
         except ValueError as exc:
             return fail(str(exc), EXIT_USAGE)
     if character:
-        from ..characters import CharacterError, load_character
+        from ...configs.characters import CharacterError, load_character
 
         try:
             load_character(character)

@@ -128,7 +128,7 @@ def _landmarks(image):
 def likeness(frames: list, character: str) -> tuple[dict, list[str], dict]:
     """CharacterSimilarity against the character's reference images: metric, notes, and which path scored it."""
     from ...nodes.face.identity import character_similarity
-    from ..characters import load_character
+    from ...configs.characters import load_character
 
     if not character or not frames:
         return {}, [], {}

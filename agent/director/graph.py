@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import load_settings
+from ...configs.settings import load_settings
 from ..validate import validate_graph
 from . import recipes as recipe_registry
 from .analyse import first_answer, look_at_inputs

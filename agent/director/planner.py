@@ -149,7 +149,7 @@ def _first_emotion(lowered: str) -> str:
 
 
 def known_characters() -> list[str]:
-    from ..characters import list_characters
+    from ...configs.characters import list_characters
 
     return list_characters()
 

@@ -175,7 +175,7 @@ EMOTION_COLOURS = {
 
 def character_context(brief: Brief) -> tuple[str, str, str]:
     """(name, positive prompt, negative prompt) for the brief's first character, via the registry."""
-    from ..characters import CharacterError, build_prompt, load_character
+    from ...configs.characters import CharacterError, build_prompt, load_character
 
     name = brief.characters[0] if brief.characters else ""
     character = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..catalog import Catalog
-from ..config import load_settings
+from ...configs.settings import load_settings
 from ...nodes import bridge
 
 # Inputs whose string value names a file to read or a place to write.

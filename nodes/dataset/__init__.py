@@ -9,7 +9,7 @@ CATEGORY = "Animation Studio/dataset"
 
 
 def _settings():
-    from ...agent.config import load_settings
+    from ...configs.settings import load_settings
 
     return load_settings().dataset
 

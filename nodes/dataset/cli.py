@@ -33,9 +33,9 @@ def _images(paths) -> list:
 
 
 def run(args) -> int:
-    from ...agent.characters import CharacterError, list_characters, load_character
+    from ...configs.characters import CharacterError, list_characters, load_character
     from ...agent.cli import CLIError
-    from ...agent.config import load_settings
+    from ...configs.settings import load_settings
     from .. import bridge
     from .curate import CurationSettings
     from .pipeline import CurationError, curate_film
@@ -99,7 +99,7 @@ class _tqdm_context:
     def __init__(self):
         from tqdm import tqdm
 
-        from ...agent.config import load_settings
+        from ...configs.settings import load_settings
         from .. import bridge
 
         paths = load_settings().paths

@@ -57,8 +57,8 @@ class CurationSettings:
 
     @classmethod
     def for_character(cls, name: str, **overrides) -> "CurationSettings":
-        from ...agent.characters import load_character
-        from ...agent.config import load_settings
+        from ...configs.characters import load_character
+        from ...configs.settings import load_settings
 
         character = load_character(name)
         d = load_settings().dataset

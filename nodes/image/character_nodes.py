@@ -1,7 +1,7 @@
 """Character and 3D-prompt nodes: the registry (configs/characters) as ComfyUI nodes."""
 from __future__ import annotations
 
-from ...agent import characters as registry
+from ...configs import characters as registry
 
 CATEGORY = "Animation Studio/image"
 

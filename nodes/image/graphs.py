@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...agent import characters as registry
+from ...configs import characters as registry
 
 
 @dataclass

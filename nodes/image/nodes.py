@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .. import bridge
 from ..core import image_to_numpy, numpy_to_image
-from ...agent import characters as registry
+from ...configs import characters as registry
 from . import control, identity, sdxl
 
 CATEGORY = "Animation Studio/image"

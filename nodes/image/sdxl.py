@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import bridge
-from ...agent.config import PACK_ROOT
+from ...configs.settings import PACK_ROOT
 
 EXTRA = "image"
 SDXL_CONFIG_DIR = PACK_ROOT / "configs" / "sdxl"

@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .. import bridge
-from ...agent.config import PACK_ROOT
+from ...configs.settings import PACK_ROOT
 from .emotion import EMOTION_PROSODY
 
 PROFILE_DIR = PACK_ROOT / "configs" / "voices"

@@ -13,7 +13,7 @@ import os
 import time
 
 from animation_studio.agent import llm
-from animation_studio.agent.config import DEFAULT_CONFIG, load_settings_from
+from animation_studio.configs.settings import DEFAULT_CONFIG, load_settings_from
 
 INTENTS = [
     "Luca running, excited, sunny Italian seaside.",

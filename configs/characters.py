@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..nodes import bridge
-from .config import PACK_ROOT, load_settings
+from .settings import PACK_ROOT, load_settings
 
 CHARACTERS_DIR = PACK_ROOT / "configs" / "characters"
 
