@@ -55,6 +55,9 @@ class NodeSpec:
     output_is_list: list[bool]
     output_node: bool
     raw: dict = field(repr=False, default_factory=dict)
+    # Whether combo lists are this machine's (a live server, the pack's own folders). A saved snapshot's
+    # model lists are the capturing machine's, so there an empty list means "unknown", not "nothing allowed".
+    options_known: bool = True
 
     def widget_inputs(self) -> list[InputSpec]:
         return [spec for spec in self.inputs.values() if spec.is_widget]
@@ -168,7 +171,10 @@ class Catalog:
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Catalog":
-        return cls.from_object_info(json.loads(Path(path).read_text(encoding="utf-8")), source=str(path))
+        catalog = cls.from_object_info(json.loads(Path(path).read_text(encoding="utf-8")), source=str(path))
+        for spec in catalog.specs.values():
+            spec.options_known = False
+        return catalog
 
     @classmethod
     def from_mappings(cls, mappings: dict[str, type], display: dict[str, str] | None = None, source: str = "pack") -> "Catalog":
@@ -202,8 +208,29 @@ class Catalog:
         return "\n".join(lines)
 
 
+# Modules of agent/ that define ComfyUI nodes of their own (each exports NODE_CLASS_MAPPINGS and
+# NODE_DISPLAY_NAME_MAPPINGS), relative to this package; the node families of nodes/ come first.
+AGENT_NODE_MODULES: tuple[str, ...] = ()
+
+
+def pack_mappings() -> tuple[dict[str, type], dict[str, str]]:
+    """Every node of the pack: the families of nodes/ and AGENT_NODE_MODULES. The pack's entry module
+    publishes exactly these to ComfyUI; reading them here registers nothing (no routes, no server)."""
+    import importlib
+
+    from .. import nodes
+
+    classes, names = dict(nodes.NODE_CLASS_MAPPINGS), dict(nodes.NODE_DISPLAY_NAME_MAPPINGS)
+    for module_name in AGENT_NODE_MODULES:
+        module = importlib.import_module(module_name, __package__)
+        clash = set(module.NODE_CLASS_MAPPINGS) & set(classes)
+        if clash:
+            raise RuntimeError(f"Node class(es) {sorted(clash)} defined twice ({module_name} and nodes/)")
+        classes.update(module.NODE_CLASS_MAPPINGS)
+        names.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
+    return classes, names
+
+
 def pack_catalog() -> Catalog:
     """The pack's own nodes (what the embedded engine can run)."""
-    from .. import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-
-    return Catalog.from_mappings(NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS)
+    return Catalog.from_mappings(*pack_mappings())

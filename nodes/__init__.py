@@ -2,38 +2,65 @@
 
 Each family module keeps its real work in plain functions and exports its own
 NODE_CLASS_MAPPINGS / NODE_DISPLAY_NAME_MAPPINGS. Families import no heavy
-library at module level, so a missing optional dependency only makes that
-family's nodes raise a clear message when they run.
+library at module level, so a missing optional dependency normally only makes
+that family's nodes raise a clear message when they run.
+
+The families are listed by name with the extra that brings their libraries. A
+family that does not exist (a typo, a file moved away) fails the import of the
+pack loudly. A family whose module does import a third-party library that is
+not installed is left out with one line in ComfyUI's log naming the extra to
+install, and the rest of the pack loads.
 """
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 
 log = logging.getLogger("animation_studio")
 
-# A family module that does not exist yet is skipped; one that fails to import is reported.
-FAMILIES = ["core", "video", "audio", "segment", "face", "voice", "image", "dataset", "director", "evaluate"]
+PACKAGE = "comfyui-animation-studio"
+# family module -> the pyproject extra that installs what it needs (None: the core dependencies).
+FAMILIES: dict[str, str | None] = {
+    "core": None,
+    "video": "video",
+    "audio": "video",
+    "segment": "segment",
+    "face": "face",
+    "voice": "voice",
+    "image": "image",
+    "dataset": "dataset",
+    "director": "director",
+}
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict[str, str] = {}
 FAMILY_ERRORS: dict[str, str] = {}
 
-for _family in FAMILIES:
-    _spec = importlib.util.find_spec(f".{_family}", __name__)
-    if _spec is None or _spec.origin is None:  # not written yet (or a bare folder)
-        continue
-    try:
-        _module = importlib.import_module(f".{_family}", __name__)
-        _classes = dict(_module.NODE_CLASS_MAPPINGS)
-        _names = dict(getattr(_module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
-    except Exception as exc:  # noqa: BLE001 - one broken family must not hide the others
-        FAMILY_ERRORS[_family] = f"{type(exc).__name__}: {exc}"
-        log.error("Animation Studio: node family %r failed to load: %s", _family, exc)
-        continue
-    for _key in _classes:
-        if _key in NODE_CLASS_MAPPINGS:
-            raise RuntimeError(f"Node class {_key!r} is defined by two families")
-    NODE_CLASS_MAPPINGS.update(_classes)
-    NODE_DISPLAY_NAME_MAPPINGS.update(_names)
+
+def install_hint(family: str, extra: str | None, missing_module: str) -> str:
+    what = f'pip install "{PACKAGE}[{extra}]"' if extra else "pip install -r requirements.txt (in the pack's folder)"
+    return (f"Animation Studio: the {family} nodes are not loaded: the Python module {missing_module!r} is not "
+            f"installed in ComfyUI's Python. Install it with: {what}")
+
+
+def load_families(families: dict[str, str | None]) -> None:
+    """Import each family and merge its mappings; see the module docstring for what fails and what is logged."""
+    for family, extra in families.items():
+        try:
+            module = importlib.import_module(f".{family}", __name__)
+        except ModuleNotFoundError as exc:
+            missing = exc.name or ""
+            if not missing or missing.split(".")[0] in (__name__.split(".")[0], "nodes"):
+                raise ImportError(f"Animation Studio: node family {family!r} is listed in nodes/__init__.py "
+                                  f"but cannot be imported: {exc}") from exc
+            FAMILY_ERRORS[family] = install_hint(family, extra, missing.split(".")[0])
+            log.error(FAMILY_ERRORS[family])
+            continue
+        for key in module.NODE_CLASS_MAPPINGS:
+            if key in NODE_CLASS_MAPPINGS:
+                raise RuntimeError(f"Node class {key!r} is defined by two families")
+        NODE_CLASS_MAPPINGS.update(module.NODE_CLASS_MAPPINGS)
+        NODE_DISPLAY_NAME_MAPPINGS.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
+
+
+load_families(FAMILIES)

@@ -4,6 +4,9 @@ Each route is a plain function returning (status, payload) so it is testable
 without a server; `register()` wraps them for aiohttp. Every name a client
 sends is checked against a strict pattern and resolved inside the pack's own
 folders, so no route can read a path outside them.
+
+Routes of the agent side (the Director's recipes) are handed to `register()` by
+the pack's entry module as plain (path, function) pairs, so nodes/ never imports agent/.
 """
 from __future__ import annotations
 
@@ -11,12 +14,17 @@ import json
 import re
 from pathlib import Path
 
+from ..configs import paths
 from . import bridge
 
 PREFIX = "/animation_studio"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 PACK_ROOT = Path(__file__).resolve().parent.parent
-WORKFLOWS = PACK_ROOT / "workflows"
+# A run record is parsed whole up to this size; the runs list reads only this much of a larger one.
+RECORD_PARSE_LIMIT = 4 * 1024 * 1024
+_TOP_LEVEL_TEXT = re.compile(r'^  "(intent|status)": ("(?:[^"\\\n]|\\.){0,2000}")', re.M)
+WORKFLOWS = PACK_ROOT / "workflows"  # UI workflows (ComfyUI lists them as the pack's templates)
+API_WORKFLOWS = WORKFLOWS / "api"  # their API twins, out of ComfyUI's (non-recursive) template scan
 _registered = False
 
 
@@ -64,22 +72,14 @@ def characters() -> tuple[int, dict]:
     return 200, {"characters": out}
 
 
-def recipes() -> tuple[int, dict]:
-    try:
-        from ..agent.director.recipes import describe_recipes
-    except ImportError:
-        return 200, {"recipes": []}
-    return 200, {"recipes": describe_recipes()}
-
-
 def workflows() -> tuple[int, dict]:
-    names = sorted(p.name[:-5] for p in WORKFLOWS.glob("*.json") if not p.name.endswith(".api.json"))
-    apis = sorted(p.name[:-9] for p in WORKFLOWS.glob("*.api.json"))
+    names = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+    apis = sorted(p.name[:-9] for p in API_WORKFLOWS.glob("*.api.json"))
     return 200, {"ui": names, "api": apis}
 
 
 def workflow(name: str, kind: str = "ui") -> tuple[int, dict]:
-    path = _safe_child(WORKFLOWS, name, ".api.json" if kind == "api" else ".json")
+    path = _safe_child(API_WORKFLOWS, name, ".api.json") if kind == "api" else _safe_child(WORKFLOWS, name, ".json")
     if path is None:
         return 400, {"error": f"invalid workflow name {name!r}"}
     if not path.is_file():
@@ -87,19 +87,49 @@ def workflow(name: str, kind: str = "ui") -> tuple[int, dict]:
     return 200, json.loads(path.read_text(encoding="utf-8"))
 
 
-def runs() -> tuple[int, dict]:
-    records = [r for root in run_roots() if root.is_dir() for r in root.glob("*/run.json")]
-    items = []
-    for record in sorted(records, key=lambda p: p.stat().st_mtime, reverse=True)[:200]:
+def _record_summary(root: Path, record: Path) -> dict | None:
+    """intent/status/iterations of one run.json; a huge record is summarised from its first bytes only."""
+    try:
+        data, complete = paths.read_inside(root, record, max_bytes=RECORD_PARSE_LIMIT)
+    except OSError:
+        return None  # a symlinked, vanished or unreadable record is not listed
+    if complete:
         try:
-            data = json.loads(record.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            parsed = json.loads(data.decode("utf-8"))
+        except ValueError:
+            return None
+        if not isinstance(parsed, dict) or "intent" not in parsed:
+            return None  # some other tool's run.json
+        iterations = parsed.get("iterations", [])
+        return {"run_id": record.parent.name, "intent": parsed.get("intent"), "status": parsed.get("status"),
+                "iterations": len(iterations) if isinstance(iterations, list) else iterations}
+    # The Director writes run.json indented by two, so its top-level fields are found without parsing it all.
+    fields = {}
+    for key, value in _TOP_LEVEL_TEXT.findall(data.decode("utf-8", "replace")):
+        try:
+            fields.setdefault(key, json.loads(value))
+        except ValueError:
             continue
-        if not isinstance(data, dict) or "intent" not in data:
-            continue  # some other tool's run.json
-        iterations = data.get("iterations", [])
-        items.append({"run_id": record.parent.name, "intent": data.get("intent"), "status": data.get("status"),
-                      "iterations": len(iterations) if isinstance(iterations, list) else iterations})
+    if "intent" not in fields:
+        return None
+    return {"run_id": record.parent.name, "intent": fields["intent"], "status": fields.get("status"),
+            "iterations": None, "too_large": True}
+
+
+def runs() -> tuple[int, dict]:
+    records = []
+    for root in run_roots():
+        if root.is_dir():
+            for record in root.glob("*/run.json"):
+                try:
+                    records.append((record.lstat().st_mtime, root, record))
+                except OSError:
+                    continue
+    items = []
+    for _, root, record in sorted(records, key=lambda r: r[0], reverse=True)[:200]:
+        item = _record_summary(root, record)
+        if item is not None:
+            items.append(item)
     return 200, {"runs": items}
 
 
@@ -107,14 +137,28 @@ def run_report(run_id: str) -> tuple[int, dict]:
     folders = [_safe_child(root, run_id) for root in run_roots()]
     if None in folders:
         return 400, {"error": f"invalid run id {run_id!r}"}
-    for folder in folders:
+    for root, folder in zip(run_roots(), folders):
         record = folder / "run.json"
+        if record.is_symlink():
+            return 403, {"error": f"run {run_id!r}: run.json is a symlink; it is not served"}
         if record.is_file():
-            return 200, json.loads(record.read_text(encoding="utf-8"))
+            try:
+                data, complete = paths.read_inside(root, record, max_bytes=RECORD_PARSE_LIMIT)
+            except OSError as exc:
+                return 403, {"error": f"run {run_id!r}: {exc}"}
+            if not complete:
+                return 413, {"error": f"run {run_id!r}: run.json is larger than {RECORD_PARSE_LIMIT >> 20} MB; "
+                                      f"read it from {folder} instead"}
+            try:
+                return 200, json.loads(data.decode("utf-8"))
+            except ValueError as exc:
+                return 500, {"error": f"run {run_id!r}: run.json is not valid JSON ({exc})"}
     return 404, {"error": f"no run {run_id!r}"}
 
 
-def register() -> bool:
+def register(extra_routes: dict[str, object] | None = None) -> bool:
+    """Add the pack's GET routes (and `extra_routes`: path under PREFIX -> function returning (status, payload))
+    to ComfyUI's server; False outside a running server or when already done."""
     global _registered
     routes = bridge.prompt_server_routes()
     if routes is None or _registered:
@@ -133,10 +177,6 @@ def register() -> bool:
     async def _characters(request):
         return respond(characters())
 
-    @routes.get(f"{PREFIX}/recipes")
-    async def _recipes(request):
-        return respond(recipes())
-
     @routes.get(f"{PREFIX}/workflows")
     async def _workflows(request):
         return respond(workflows())
@@ -153,5 +193,15 @@ def register() -> bool:
     async def _run(request):
         return respond(run_report(request.match_info["run_id"]))
 
+    for path, handler in (extra_routes or {}).items():
+        routes.get(f"{PREFIX}{path}")(_plain_route(handler, respond))
+
     _registered = True
     return True
+
+
+def _plain_route(handler, respond):
+    async def route(request):
+        return respond(handler())
+
+    return route

@@ -35,9 +35,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 import comfyui_harness  # noqa: E402
 
 REPO = comfyui_harness.REPO_ROOT
-WORKFLOWS = REPO / "workflows"
-UI_WORKFLOWS = sorted(p for p in WORKFLOWS.glob("*.json")
-                      if not p.name.endswith(".api.json") and (WORKFLOWS / f"{p.stem}.api.json").exists())
+WORKFLOWS = REPO / "workflows"  # UI workflows: ComfyUI lists them as the pack's templates
+API_WORKFLOWS = WORKFLOWS / "api"  # their API twins (a subfolder: ComfyUI's template scan does not descend)
+UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
 # The README's screenshot is rewritten only on request, so a test run leaves the checkout clean.
 SCREENSHOT = (REPO / "web" / "screenshots" / "director_panel.png" if os.environ.get("ANIMATION_STUDIO_UPDATE_SCREENSHOTS")
               else Path(tempfile.gettempdir()) / "animation_studio_director_panel.png")
@@ -151,7 +151,7 @@ def put_referenced_images(input_dir: Path) -> None:
     """The user's pictures the shipped workflows name (the frontend previews them), as small real PNGs."""
     from PIL import Image
 
-    for api_path in WORKFLOWS.glob("*.api.json"):
+    for api_path in API_WORKFLOWS.glob("*.api.json"):
         for node in json.loads(api_path.read_text(encoding="utf-8")).values():
             value = node["inputs"].get("image")
             if isinstance(value, str) and value.lower().endswith((".png", ".jpg", ".jpeg", ".webp")):
@@ -222,7 +222,7 @@ def browser_pack_nodes() -> list[str]:
 @pytest.mark.parametrize("ui_path", UI_WORKFLOWS, ids=lambda p: p.stem)
 def test_shipped_workflow_loads_and_converts_in_the_frontend(browser, ui_path):
     workflow = json.loads(ui_path.read_text(encoding="utf-8"))
-    api = json.loads((WORKFLOWS / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
+    api = json.loads((API_WORKFLOWS / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
     result = run_async(browser, """
         const [wf, name] = args;
         const missing = [...new Set(wf.nodes.map(n => n.type))].filter(t => !LiteGraph.registered_node_types[t]);

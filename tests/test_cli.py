@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TITLE = ROOT / "workflows" / "title_card.api.json"
+TITLE = ROOT / "workflows" / "api" / "title_card.api.json"
 
 
 def cli(*args, cwd, env=None):

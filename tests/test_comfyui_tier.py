@@ -31,7 +31,7 @@ pytestmark = [
 ]
 
 REPO = comfyui_harness.REPO_ROOT
-WORKFLOWS = sorted((REPO / "workflows").glob("*.api.json"))
+WORKFLOWS = sorted((REPO / "workflows" / "api").glob("*.api.json"))
 
 
 @pytest.fixture(scope="module")
@@ -184,7 +184,7 @@ def run_on_both(name: str, tier_inputs: Path, engine, server_engine, studio_dirs
         if not (tier_inputs / file_name).exists():
             pytest.skip(f"this interpreter could not make {file_name} (cv2/mediapipe/skimage missing)")
         shutil.copy(tier_inputs / file_name, studio_dirs["input"] / file_name)
-    graph = json.loads((REPO / "workflows" / name).read_text())
+    graph = json.loads((REPO / "workflows" / "api" / name).read_text())
     local = engine.run(graph, run_dir=tmp_path / "embedded-run")
     if local.status != "success" and "Install the '" in local.message():
         pytest.skip(f"this venv lacks an optional extra: {local.message()[:300]}")
@@ -363,7 +363,7 @@ def model_file_errors(node_errors: dict) -> dict:
 
 
 def expected_model_file_errors(name: str) -> tuple[dict, dict]:
-    graph = json.loads((REPO / "workflows" / name).read_text())
+    graph = json.loads((REPO / "workflows" / "api" / name).read_text())
     expected = {node_id: [("value_not_in_list", input_name, graph[node_id]["inputs"][input_name])]
                 for node_id, input_name in MODEL_FILE_INPUTS[name].items()}
     return graph, expected
@@ -426,7 +426,7 @@ def test_our_validator_agrees_on_an_image_workflow_with_empty_model_folders(name
 
 
 UI_TWINS = sorted(p for p in (REPO / "workflows").glob("*.json")
-                  if not p.name.endswith(".api.json") and p.with_name(p.stem + ".api.json").exists())
+                  if (REPO / "workflows" / "api" / f"{p.stem}.api.json").exists())
 
 
 def without_meta(graph: dict) -> dict:
@@ -442,12 +442,12 @@ def test_a_shipped_ui_workflow_converts_to_its_api_twin_with_the_live_catalog(ui
     from animation_studio.agent.convert import ui_to_api
 
     ui = json.loads(ui_path.read_text(encoding="utf-8"))
-    api = json.loads(ui_path.with_name(ui_path.stem + ".api.json").read_text(encoding="utf-8"))
+    api = json.loads((REPO / "workflows" / "api" / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
     assert without_meta(ui_to_api(ui, server_engine.catalog())) == without_meta(api)
 
 
 def test_an_invalid_second_output_is_reported_while_the_first_still_runs(server_engine, tmp_path):
-    graph = json.loads((REPO / "workflows" / "title_card.api.json").read_text())
+    graph = json.loads((REPO / "workflows" / "api" / "title_card.api.json").read_text())
     graph["3"]["inputs"]["text"] = "only this line"
     del graph["2"]["inputs"]["filename_prefix"]
     result = server_engine.run(graph, tmp_path / "run")
@@ -458,7 +458,7 @@ def test_an_invalid_second_output_is_reported_while_the_first_still_runs(server_
 
 def _bad_graphs() -> dict[str, dict]:
     """One broken graph per error type, each with a single output so ComfyUI answers 400 (pack and core nodes)."""
-    title = json.loads((REPO / "workflows" / "title_card.api.json").read_text())
+    title = json.loads((REPO / "workflows" / "api" / "title_card.api.json").read_text())
     image_only = {"1": title["1"], "2": title["2"]}
     graphs = {}
 
@@ -500,7 +500,7 @@ def test_comfyui_and_our_validator_report_the_same_error_types(expected, server_
                                        "agent/validate.py names it bad_linked_input")
 @pytest.mark.parametrize("link", [["99", 0], ["1", 5]], ids=["missing_node", "missing_output_index"])
 def test_a_link_to_a_missing_node_or_output(link, server_engine):
-    title = json.loads((REPO / "workflows" / "title_card.api.json").read_text())
+    title = json.loads((REPO / "workflows" / "api" / "title_card.api.json").read_text())
     graph = {"1": title["1"], "2": {**title["2"], "inputs": {**title["2"]["inputs"], "images": link}}}
     _compare_validators(graph, "bad_linked_input", server_engine)
 

@@ -156,7 +156,7 @@ def test_shipped_workflow_runs_on_the_embedded_engine(film, studio_dirs, engine)
     import shutil
 
     shutil.copy(film, studio_dirs["input"] / "film.mp4")
-    graph = json.loads((Path(__file__).parent.parent / "workflows" / "dataset_curation.api.json").read_text())
+    graph = json.loads((Path(__file__).parent.parent / "workflows" / "api" / "dataset_curation.api.json").read_text())
     result = engine.run(graph, run_dir=studio_dirs["outputs"] / "run")
     assert result.ok, result.message()
     report = json.loads(result.values["2"][0][0])

@@ -12,7 +12,7 @@ pytest.importorskip("mediapipe")
 pytest.importorskip("av")
 pytest.importorskip("scenedetect")
 
-WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "parody_video.api.json"
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflows" / "api" / "parody_video.api.json"
 
 
 def _media():

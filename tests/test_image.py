@@ -199,7 +199,7 @@ def test_seaside_workflow_runs_end_to_end_on_the_embedded_engine(tiny_studio, en
 
     pose = control.draw_openpose([[32, 10, 1.0]] + [[20 + i * 1.5, 14 + i * 2.5, 1.0] for i in range(17)], 64, 64)
     Image.fromarray(pose).save(tiny_studio["input"] / "luca_running_pose.png")
-    graph = json.loads((ROOT / "workflows" / "character_image_diffusers.api.json").read_text())
+    graph = json.loads((ROOT / "workflows" / "api" / "character_image_diffusers.api.json").read_text())
     graph["7"]["inputs"].update(steps=2, width=64, height=64)
     events = []
     result = engine.run(graph, on_event=lambda kind, data: events.append((kind, data)))
@@ -431,8 +431,8 @@ def test_native_graph_validates_against_real_comfyui_object_info():
 
 
 def test_shipped_workflows_match_the_recipes_and_validate(tiny_studio):
-    native = json.loads((ROOT / "workflows" / "character_image_native.api.json").read_text())
-    diffusers_graph = json.loads((ROOT / "workflows" / "character_image_diffusers.api.json").read_text())
+    native = json.loads((ROOT / "workflows" / "api" / "character_image_native.api.json").read_text())
+    diffusers_graph = json.loads((ROOT / "workflows" / "api" / "character_image_diffusers.api.json").read_text())
     assert native == graphs.native_character_graph("luca")
     assert diffusers_graph == graphs.diffusers_character_graph("luca")
     (tiny_studio["input"] / "luca_running_pose.png").write_bytes(b"")

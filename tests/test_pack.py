@@ -131,3 +131,46 @@ def test_unique_output_paths_never_collide(studio_dirs):
 
     paths = {bridge.unique_output_path("take", ".wav", "voice") for _ in range(5)}
     assert len(paths) == 5 and all(p.parent == studio_dirs["outputs"] / "voice" for p in paths)
+
+
+class _FamilyWithAMissingLibrary:
+    """A finder/loader for one made-up family module whose body imports a library that is not installed."""
+
+    def __init__(self, fullname: str, missing: str):
+        self.fullname, self.missing = fullname, missing
+
+    def find_spec(self, fullname, path=None, target=None):
+        import importlib.util
+
+        return importlib.util.spec_from_loader(fullname, self) if fullname == self.fullname else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(f"import {self.missing}", module.__dict__)
+
+
+def test_a_family_missing_an_optional_library_is_left_out_with_a_line_naming_the_extra(monkeypatch, caplog):
+    import animation_studio.nodes as nodes
+
+    finder = _FamilyWithAMissingLibrary(f"{nodes.__name__}.fake_family", "surely_not_installed_lib_xyz")
+    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    monkeypatch.setattr(nodes, "FAMILY_ERRORS", {})
+    before = dict(nodes.NODE_CLASS_MAPPINGS)
+    with caplog.at_level("ERROR", logger="animation_studio"):
+        nodes.load_families({"fake_family": "face"})
+    assert "surely_not_installed_lib_xyz" in nodes.FAMILY_ERRORS["fake_family"]
+    assert 'pip install "comfyui-animation-studio[face]"' in caplog.text
+    assert nodes.NODE_CLASS_MAPPINGS == before  # the rest of the pack is untouched
+
+
+def test_a_missing_or_misspelt_family_fails_loudly():
+    import pytest
+
+    import animation_studio.nodes as nodes
+
+    with pytest.raises(ImportError, match="'evalute' is listed in nodes/__init__.py but cannot be imported"):
+        nodes.load_families({"evalute": None})
+    assert all((ROOT / "nodes" / f"{family}.py").is_file() or (ROOT / "nodes" / family / "__init__.py").is_file()
+               for family in nodes.FAMILIES)

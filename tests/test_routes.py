@@ -64,3 +64,52 @@ def test_a_json_file_that_is_not_a_run_is_not_listed(studio_dirs):
     folder.mkdir(parents=True)
     (folder / "run.json").write_text(json.dumps([1, 2, 3]))
     assert routes.runs() == (200, {"runs": []})
+
+
+def test_recipes_lists_the_directors_recipes_with_their_slots():
+    """It once imported a function that did not exist and answered [] for ever; now it reads the registry."""
+    from animation_studio.agent import routes as agent_routes
+    from animation_studio.agent.director.recipes import RECIPES
+
+    status, body = agent_routes.recipes()
+    assert status == 200
+    assert {r["name"] for r in body["recipes"]} == set(RECIPES) and len(RECIPES) >= 5
+    voice = next(r for r in body["recipes"] if r["task_kind"] == "character_voice" and r["available"])
+    assert voice["slots"] and all({"name", "type", "default", "description"} <= set(s) for s in voice["slots"])
+    assert voice["missing_nodes"] == []
+    json.dumps(body)  # served as JSON
+
+
+def test_registered_routes_answer_over_http_with_the_agent_routes(monkeypatch):
+    """register() serves the pack's routes and the agent's (handed over by the entry module) on aiohttp."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from animation_studio.agent import routes as agent_routes
+    from animation_studio.nodes import bridge
+
+    table = web.RouteTableDef()
+    monkeypatch.setattr(bridge, "prompt_server_routes", lambda: table)
+    monkeypatch.setattr(routes, "_registered", False)
+    assert routes.register(agent_routes.ROUTES) is True
+    assert routes.register(agent_routes.ROUTES) is False  # once only
+
+    async def fetch_all():
+        app = web.Application()
+        app.add_routes(table)
+        async with TestClient(TestServer(app)) as client:
+            answers = {}
+            for path in ("/animation_studio/recipes", "/animation_studio/health",
+                         "/animation_studio/workflows/title_card?kind=api", "/animation_studio/workflows/..%2fx"):
+                response = await client.get(path)
+                answers[path.split("?")[0]] = (response.status, await response.json())
+            return answers
+
+    answers = asyncio.run(fetch_all())
+    status, body = answers["/animation_studio/recipes"]
+    assert status == 200 and len(body["recipes"]) >= 5
+    assert answers["/animation_studio/health"][0] == 200
+    assert answers["/animation_studio/workflows/title_card"][1]["2"]["class_type"] == "AnimStudio_SaveImage"
+    assert answers["/animation_studio/workflows/..%2fx"][0] in (400, 404)

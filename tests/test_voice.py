@@ -163,7 +163,7 @@ def test_analysis_and_quality_nodes(studio_dirs):
 
 
 def test_character_voice_workflow_end_to_end(studio_dirs, engine):
-    graph = json.loads((Path(__file__).parents[1] / "workflows" / "character_voice.api.json").read_text())
+    graph = json.loads((Path(__file__).parents[1] / "workflows" / "api" / "character_voice.api.json").read_text())
     first = engine.run(graph)
     assert first.ok, first.message()
     wavs = [f for f in first.files if f.endswith(".wav")]

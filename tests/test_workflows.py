@@ -16,9 +16,8 @@ WORKFLOWS = ROOT / "workflows"
 COMFYUI_OBJECT_INFO = Path(__file__).parent / "fixtures" / "object_info_comfyui_0.8.0.json"
 FILE_NAME = re.compile(r"\.[A-Za-z0-9]{2,12}$")
 
-API_FILES = sorted(WORKFLOWS.glob("*.api.json"))
-UI_TWINS = sorted(p for p in WORKFLOWS.glob("*.json")
-                  if not p.name.endswith(".api.json") and (WORKFLOWS / f"{p.stem}.api.json").exists())
+API_FILES = sorted((WORKFLOWS / "api").glob("*.api.json"))
+UI_TWINS = sorted(p for p in WORKFLOWS.glob("*.json") if (WORKFLOWS / "api" / f"{p.stem}.api.json").exists())
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +47,16 @@ def without_meta(graph: dict) -> dict:
 @pytest.mark.parametrize("ui_path", UI_TWINS or [None], ids=lambda p: p.name if p else "none")
 def test_ui_workflow_converts_to_its_api_twin(ui_path, catalog):
     if ui_path is None:
-        pytest.skip("no workflows/<name>.json has a workflows/<name>.api.json twin yet")
+        pytest.skip("no workflows/<name>.json has a workflows/api/<name>.api.json twin yet")
     ui = json.loads(ui_path.read_text(encoding="utf-8"))
-    api = json.loads((WORKFLOWS / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
+    api = json.loads((WORKFLOWS / "api" / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
     assert without_meta(ui_to_api(ui, catalog)) == without_meta(api)
 
 
 @pytest.mark.parametrize("api_path", API_FILES or [None], ids=lambda p: p.name if p else "none")
 def test_api_workflow_validates(api_path, catalog):
     if api_path is None:
-        pytest.skip("no workflows/*.api.json yet")
+        pytest.skip("no workflows/api/*.api.json yet")
     graph = json.loads(api_path.read_text(encoding="utf-8"))
     result = validate_graph(graph, catalog)
     errors = [f"node {node_id} ({entry['class_type']}): {err['type']} {err.get('details', '')}"

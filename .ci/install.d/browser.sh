@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Browser tier (tests/test_browser.py): Debian's chromium + chromedriver, only where a ComfyUI
-# checkout is given (COMFYUI_PATH). CI has no ComfyUI, the tier skips there, so nothing is installed.
+# checkout is given (COMFYUI_PATH: .ci/test runs this after .ci/comfyui-env; `.ci/install` runs it without
+# one, and then it installs nothing). As root it installs them with apt-get; otherwise it says how.
 # The tier's Director test speaks a line inside ComfyUI: ComfyUI's own Python (COMFYUI_PYTHON) gets the
 # pack's voice extra and jsonschema from comfyui.sh (with the other extras the ComfyUI tier needs).
 set -euo pipefail
