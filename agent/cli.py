@@ -30,11 +30,19 @@ def read_json(path: str) -> dict:
         p = Path(path)
         if not p.is_file():
             raise CLIError(f"{path}: file not found")
-        text, name = p.read_text(encoding="utf-8"), path
+        try:
+            text, name = p.read_text(encoding="utf-8"), path
+        except UnicodeDecodeError as exc:
+            raise CLIError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                           "a workflow is a JSON file", EXIT_INVALID) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise CLIError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", EXIT_INVALID)
+    except RecursionError:
+        raise CLIError(f"{name}: JSON nested too deeply to read", EXIT_INVALID) from None
+    except ValueError as exc:  # e.g. an integer literal of more than 4,300 digits
+        raise CLIError(f"{name}: not readable JSON ({str(exc)[:160]})", EXIT_INVALID) from None
     if not isinstance(data, dict):
         raise CLIError(f"{name}: expected a JSON object, got {type(data).__name__}", EXIT_INVALID)
     return data
@@ -59,15 +67,28 @@ def load_graph(path: str, catalog) -> dict:
     return data
 
 
-def apply_overrides(graph: dict, overrides: list[str]) -> dict:
-    """--set NODE.INPUT=VALUE (VALUE parsed as JSON when it parses, else kept as text)."""
+def apply_overrides(graph: dict, overrides: list[str], catalog=None) -> dict:
+    """--set NODE.INPUT=VALUE (VALUE parsed as JSON when it parses, else kept as text).
+
+    With a catalog, INPUT must be one of the node's inputs: a misspelt name is an error, not a no-op."""
     for item in overrides or []:
         target, sep, raw = item.partition("=")
         node_id, dot, input_name = target.partition(".")
         if not sep or not dot or not node_id or not input_name:
             raise CLIError(f"--set {item!r}: expected NODE.INPUT=VALUE")
         if node_id not in graph:
-            raise CLIError(f"--set {item!r}: node {node_id!r} is not in the graph (nodes: {', '.join(graph)})")
+            shown = ", ".join(list(graph)[:30]) + (" ..." if len(graph) > 30 else "")
+            raise CLIError(f"--set {item!r}: node {node_id!r} is not in the graph (nodes: {shown})")
+        node = graph[node_id] if isinstance(graph[node_id], dict) else {}
+        spec = catalog.get(node.get("class_type")) if catalog is not None and isinstance(node.get("class_type"), str) \
+            else None
+        if spec is not None:
+            from .validate import finalized_inputs
+
+            names = [n for n, i in finalized_inputs(spec, node.get("inputs") or {}).items() if i.section != "hidden"]
+            if input_name not in names and "." not in input_name:
+                raise CLIError(f"--set {item!r}: node {node_id} ({spec.name}) has no input {input_name!r} "
+                               f"(its inputs: {', '.join(names) or 'none'})", EXIT_INVALID)
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
@@ -94,11 +115,12 @@ def new_run_dir(out_root: str | None) -> tuple[str, Path]:
 
 def write_json_new(path: Path, data: dict) -> None:
     """Write a JSON file that must not exist yet (atomic rename from a temp name)."""
-    if path.exists():
-        raise CLIError(f"{path} already exists; refusing to overwrite")
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    from ..configs.paths import write_new
+
+    try:
+        write_new(path, json.dumps(data, indent=2, default=str))  # never through a symlink, never over a file
+    except FileExistsError:
+        raise CLIError(f"{path} already exists; refusing to overwrite") from None
 
 
 def make_engine(spec: str | None):
@@ -129,7 +151,7 @@ def cmd_nodes(args) -> int:
 
 def cmd_validate(args) -> int:
     engine = make_engine(args.engine)
-    graph = apply_overrides(load_graph(args.workflow, engine.catalog()), args.set)
+    graph = apply_overrides(load_graph(args.workflow, engine.catalog()), args.set, engine.catalog())
     result = engine.validate(graph)
     if result.ok:
         print(f"{args.workflow}: valid ({len(result.graph)} nodes, outputs: {', '.join(result.outputs)})")
@@ -146,10 +168,12 @@ def cmd_convert(args) -> int:
     data = read_json(args.workflow)
     if not is_ui_workflow(data):
         raise CLIError(f"{args.workflow}: not a UI-format workflow (no 'nodes'/'links')", EXIT_INVALID)
-    from .convert import ConversionError, ui_to_api
+    from .convert import ConversionError, offline_catalog, ui_to_api
 
+    # Embedded: ComfyUI's core nodes come from the shipped snapshot; a server's own catalog wins when given.
+    catalog = offline_catalog(engine.catalog()) if args.engine == "embedded" else engine.catalog()
     try:
-        graph = ui_to_api(data, engine.catalog())
+        graph = ui_to_api(data, catalog)
     except ConversionError as exc:
         raise CLIError(f"{args.workflow}: {exc}", EXIT_INVALID)
     print(json.dumps(graph, indent=2))
@@ -170,7 +194,7 @@ def cmd_to_ui(args) -> int:
 
 def cmd_run(args) -> int:
     engine = make_engine(args.engine)
-    graph = apply_overrides(load_graph(args.workflow, engine.catalog()), args.set)
+    graph = apply_overrides(load_graph(args.workflow, engine.catalog()), args.set, engine.catalog())
     run_id, run_dir = new_run_dir(args.out)
     record = {"run_id": run_id, "workflow": str(args.workflow), "engine": getattr(engine, "describe", lambda: engine.name)(),
               "graph": graph, "started": datetime.now(timezone.utc).isoformat()}
@@ -238,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("convert", help="convert a UI workflow to API JSON (stdout)")
     p.add_argument("workflow")
-    p.add_argument("--engine", default="embedded", help="whose catalog maps the widgets")
+    p.add_argument("--engine", default="embedded",
+                   help="whose catalog maps the widgets: embedded (the pack + ComfyUI 0.8.0's core nodes, "
+                        "no server needed) | http://host:port (that server's /object_info)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("to-ui", help="lay out an API graph as a UI workflow to drag into ComfyUI (stdout)")
@@ -271,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from ..configs.paths import clean_temp_on_exit, remove_temp_files
+
+    clean_temp_on_exit()  # SIGTERM unwinds (every .part is removed) and intermediate videos go at exit
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
@@ -285,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         kind = "configuration error" if isinstance(exc, ConfigError) else type(exc).__name__
         print(f"animation-studio: {kind}: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    finally:
+        remove_temp_files()  # the command's intermediate videos; its results are in the output folder
 
 
 if __name__ == "__main__":

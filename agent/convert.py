@@ -16,13 +16,51 @@ give names to the positional `widgets_values`:
   "<instance id>:<inner id>" as the frontend's execution ids;
 * list values are wrapped as {"__value__": [...]} so the server does not read
   them as links.
+
+With no server at hand, `offline_catalog()` names the widgets of ComfyUI's core
+nodes from a snapshot of ComfyUI 0.8.0's `/object_info` shipped in configs/ (the
+ComfyUI test tier checks it against the live server and can rewrite it); the
+pack's own nodes come from the pack. A server's catalog, when given, is used alone.
 """
 from __future__ import annotations
 
+import gzip
+import json
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from .catalog import Catalog, InputSpec, NodeSpec, parse_input
+
+CORE_OBJECT_INFO = Path(__file__).resolve().parent.parent / "configs" / "object_info_comfyui_0.8.0.json.gz"
+
+
+def read_core_object_info(path: Path = CORE_OBJECT_INFO) -> dict:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def write_core_object_info(object_info: dict, path: Path = CORE_OBJECT_INFO) -> None:
+    """Write the snapshot byte-for-byte reproducibly (sorted keys, no gzip timestamp)."""
+    raw = json.dumps(object_info, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    with gzip.GzipFile(path, "wb", mtime=0) as f:
+        f.write(raw)
+
+
+@lru_cache(maxsize=1)
+def core_catalog() -> Catalog:
+    """ComfyUI 0.8.0's core nodes from the shipped snapshot. Its model and file lists are those of an empty
+    ComfyUI, so they are marked unknown (a model name is not checked against them)."""
+    catalog = Catalog.from_object_info(read_core_object_info(), source=f"snapshot {CORE_OBJECT_INFO.name}")
+    for spec in catalog.specs.values():
+        spec.options_known = False
+    return catalog
+
+
+def offline_catalog(pack: Catalog) -> Catalog:
+    """What `convert` uses without a server: ComfyUI's core nodes (snapshot) and the pack's nodes (which win)."""
+    return core_catalog().merged(pack)
 
 MODE_MUTED = 2
 MODE_BYPASS = 4
