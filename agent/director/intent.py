@@ -169,10 +169,9 @@ def _first(pattern: str, text: str, cast=float):
 
 
 def _character(req: Request, clause: str) -> str | None:
-    for name in req.names:
-        if re.search(rf"\b{re.escape(name)}\b", clause):
-            return name
-    return None
+    """The character named first in the clause ("Luca tells Alberto ..." is Luca)."""
+    hits = [(m.start(), name) for name in req.names if (m := re.search(rf"\b{re.escape(name)}\b", clause))]
+    return min(hits)[1] if hits else None
 
 
 def _any_character(req: Request) -> str | None:
