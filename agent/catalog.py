@@ -210,7 +210,7 @@ class Catalog:
 
 # Modules of agent/ that define ComfyUI nodes of their own (each exports NODE_CLASS_MAPPINGS and
 # NODE_DISPLAY_NAME_MAPPINGS), relative to this package; the node families of nodes/ come first.
-AGENT_NODE_MODULES: tuple[str, ...] = ()
+AGENT_NODE_MODULES: tuple[str, ...] = (".director.node",)  # the Director (moved from nodes/director.py)
 
 
 def pack_mappings() -> tuple[dict[str, type], dict[str, str]]:

@@ -7,23 +7,13 @@ from __future__ import annotations
 
 
 def recipes() -> tuple[int, dict]:
-    """The Director's recipes: what each makes, its slots, and whether the pack's installed nodes can build it."""
-    from .catalog import pack_catalog
-    from .director.recipes import RECIPES
+    """The Director's plan language: each operation (its parameters' schema, input, output) and the named macros."""
+    from .director.ops import MACROS, OPERATIONS
 
-    catalog = pack_catalog()
-    items = []
-    for recipe in sorted(RECIPES.values(), key=lambda r: (r.task_kind, -r.priority, r.name)):
-        missing = recipe.missing(catalog)
-        items.append({
-            "name": recipe.name, "task_kind": recipe.task_kind, "title": recipe.title,
-            "needs": list(recipe.needs), "needs_input": list(recipe.needs_input),
-            "slots": [{"name": s.name, "type": s.type, "default": s.default, "description": s.description}
-                      for s in recipe.slots],
-            "available": not missing,
-            "missing_nodes": missing,
-        })
-    return 200, {"recipes": items}
+    operations = [{"name": spec.name, "doc": spec.doc, "needs": spec.needs, "produces": spec.produces,
+                   "params": spec.schema["properties"]} for spec in OPERATIONS.values()]
+    macros = [{"name": name, "ops": [op.to_json() for op in ops]} for name, ops in MACROS.items()]
+    return 200, {"operations": operations, "macros": macros, "recipes": macros}
 
 
 # path under /animation_studio -> route function

@@ -29,7 +29,6 @@ FAMILIES: dict[str, str | None] = {
     "voice": "voice",
     "image": "image",
     "dataset": "dataset",
-    "director": "director",
 }
 
 NODE_CLASS_MAPPINGS: dict[str, type] = {}

@@ -1,17 +1,21 @@
 """`animation-studio direct "INTENT"`: run the Director from the command line.
 
-It streams the brief, the plan, the graph, each iteration's score and the
-decision, writes outputs/<run-id>/run.json (every prompt, raw LLM answer,
-graph, error, score and timing) and never overwrites anything.
+It prints every decision (the plan, repairs, each post-condition check with its measured value, the verdict),
+writes outputs/<run-id>/run.json (plan, graph, checks, every prompt and raw LLM answer, timings) and never
+overwrites anything. Exit status: 0 only when approved (every hard post-condition verified).
 """
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 EXIT_OK, EXIT_USAGE, EXIT_INVALID, EXIT_FAILED = 0, 2, 3, 4
+EXIT_LLM_UNUSED = 5  # outputs were made, but the configured LLM server never answered usefully
+REMOTE_LLMS = ("ollama", "openai")
 
 
 def add_parser(subparsers) -> None:
@@ -65,72 +69,63 @@ def _stage_inputs(files: list[str], run_id: str) -> list[str]:
         if not path.is_file():
             raise ValueError(f"--input {item!r}: file not found")
         path = path.resolve()
+        # Only readable media the user named, from the folders a user works in (never /etc, /proc...).
+        from ...configs.paths import inside, open_exclusive, reserve_new
+        from ...nodes.video_io import media_kind
+
+        roots = [base, Path.cwd(), Path.home(), Path(tempfile.gettempdir())]
+        if not any(inside(root, path) for root in roots):
+            raise ValueError(f"--input {item!r}: only files under the input folder, the current folder, your home "
+                             f"or the temp folder are used")
+        if media_kind(path) is None:
+            raise ValueError(f"--input {item!r}: not a readable image, audio or video file")
         if base in path.parents:
             names.append(path.relative_to(base).as_posix())
             continue
         target_dir = base / "director" / run_id
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / path.name
-        counter = 1
-        while target.exists():
-            target = target_dir / f"{path.stem}_{counter}{path.suffix}"
-            counter += 1
-        shutil.copy2(path, target)
+        try:
+            fd = open_exclusive(target)
+        except FileExistsError:
+            target = reserve_new(target_dir, path.stem, path.suffix)
+            fd = os.open(target, os.O_WRONLY | os.O_NOFOLLOW)
+        with open(path, "rb") as src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst)
         names.append(target.relative_to(base).as_posix())
     return names
 
 
 def _printer(run_id: str):
+    """Every decision, check and step on the CLI: the same words the ComfyUI panel shows."""
     def on_event(kind: str, data: dict) -> None:
-        tag = f"[{run_id}]"
-        if kind == "brief":
-            b = data["brief"]
-            _say(f"{tag} brief: {b['task_kind']} | characters={b['characters']} emotion={b['emotion']} "
-                 f"setting={b['setting']!r} dialogue={b['dialogue']!r} constraints={b['constraints']}")
-            for note in data.get("notes", []):
-                _say(f"{tag}   note: {note}")
-        elif kind == "analysis" and (data["inputs"] or data["memory_hits"]):
-            _say(f"{tag} inputs: {data['inputs']} memory: {data['memory_hits']}")
-        elif kind == "plan":
-            _say(f"{tag} plan: recipe {data['recipe']} — {data['reason']}")
-            for name, why in data["unavailable"].items():
-                _say(f"{tag}   not used: {name}: {why}")
+        text = data.get("text")
+        if text and kind != "graph":
+            _say(f"[{run_id}] {text}")
         elif kind == "graph":
-            _say(f"{tag} graph (iteration {data['iteration']}):\n{data['summary']}")
-        elif kind == "validation" and (data["repairs"] or data["errors"]):
-            for line in data["repairs"]:
-                _say(f"{tag}   repaired: {line}")
-            for line in data["errors"]:
-                _say(f"{tag}   invalid: {line}")
-        elif kind == "executed":
-            _say(f"{tag} run: {data['message']} ({data['seconds']:.2f} s)")
-        elif kind == "score":
-            shown = {k: round(v, 3) for k, v in data["metrics"].items() if isinstance(v, (int, float))}
-            _say(f"{tag} iteration {data['iteration']}: score {data['score']:.3f} {shown}")
-        elif kind == "refine":
-            _say(f"{tag} refine: {'; '.join(data['changes']) or 'no change proposed'}")
-        elif kind == "decision":
-            _say(f"{tag} decision: {data['decision']}" + (f" — {data['message']}" if data.get("message") else ""))
+            _say(f"[{run_id}] graph (iteration {data['iteration']}): {text}")
     return on_event
 
 
 def _write_record(run_dir: Path, record: dict) -> Path:
-    path = run_dir / "run.json"
-    counter = 1
-    while path.exists():  # a resumed run keeps the earlier record
-        path = run_dir / f"run.{counter}.json"
-        counter += 1
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(record, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from ...configs.paths import write_new
+
+    text = json.dumps(record, indent=2, default=str)
+    for counter in range(10_000):  # a resumed run keeps the earlier record; a planted symlink is never followed
+        path = run_dir / ("run.json" if counter == 0 else f"run.{counter}.json")
+        try:
+            return write_new(path, text)
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{run_dir} holds 10000 run records; not writing another")
 
 
 def run(args) -> int:
     from ...configs.settings import load_settings
-    from .graph import DirectorContext, DirectorError, new_run_id, run_director, run_record, saved_state
+    from .core import Budgets
+    from .graph import Deps, DirectorError, new_run_id, run_director, run_record, saved_state
+    from .llm_caller import LLMCaller
     from .memory import Memory
-    from .planner import LLMCaller
 
     def fail(message: str, code: int) -> int:
         print(f"animation-studio direct: {message}", file=sys.stderr)
@@ -148,7 +143,7 @@ def run(args) -> int:
         intent, inputs, character = state.get("intent", ""), state.get("inputs", []), state.get("character", "")
     else:
         if not intent:
-            return fail("the intent is empty: describe what to make, e.g. \"Luca running, excited, sunny Italian seaside\"",
+            return fail("the intent is empty: describe what to make, e.g. \"make this clip quarter speed\"",
                         EXIT_USAGE)
         if args.max_iterations is not None and not 1 <= args.max_iterations <= 20:
             return fail("--max-iterations must be between 1 and 20", EXIT_USAGE)
@@ -170,20 +165,19 @@ def run(args) -> int:
         backend, llm_desc = _make_backend(args.llm)
     except Exception as exc:  # noqa: BLE001 - a backend that cannot start is one clear line
         return fail(f"--llm {args.llm}: {exc}", EXIT_USAGE)
-    from ..cli import CLIError, make_engine
+    from ..cli_common import CLIError, make_engine
 
     try:
         engine = make_engine(args.engine)
     except CLIError as exc:
         return fail(str(exc), EXIT_USAGE)
     memory = None if args.no_memory else Memory(out_root / "director_memory.sqlite")
-    d = settings.director
-    ctx = DirectorContext(engine=engine, llm=LLMCaller(backend), run_dir=run_dir, memory=memory,
-                          max_iterations=args.max_iterations or d.max_iterations, max_seconds=d.max_seconds,
-                          max_tokens=d.max_tokens, approve_score=d.approve_score, on_event=_printer(run_id))
+    llm = LLMCaller(backend)
+    deps = Deps(engine=engine, llm=llm, run_dir=run_dir, budgets=Budgets.from_settings(args.max_iterations),
+                memory=memory, on_event=_printer(run_id))
     _say(f"[{run_id}] {'resuming' if args.resume else 'directing'}: {intent!r} (llm: {llm_desc}, engine: {args.engine})")
     try:
-        state = run_director(intent, ctx, run_id=run_id, inputs=inputs, character=character, resume=bool(args.resume))
+        state = run_director(intent, deps, run_id=run_id, inputs=inputs, character=character, resume=bool(args.resume))
     except DirectorError as exc:
         return fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
@@ -191,15 +185,17 @@ def run(args) -> int:
                     + (f" --out {args.out}" if args.out else ""), 130)
     except Exception as exc:  # noqa: BLE001 - the checkpoint keeps the finished steps
         return fail(f"{type(exc).__name__}: {exc} (finished steps are saved; retry with --resume {run_id})", EXIT_FAILED)
-    record = run_record(state, {"llm": llm_desc, "engine": args.engine})
+    record = run_record(state, {"llm": llm_desc, "engine": args.engine, "llm_calls": llm.log, "tokens": llm.tokens})
     path = _write_record(run_dir, record)
     status = state.get("status")
-    _say(f"[{run_id}] {status}: {state.get('message', '')}")
     for f in state.get("files", []):
         print(f)
     _say(f"run record: {path}")
-    if status == "invalid":
-        return fail(state.get("message", "invalid intent"), EXIT_INVALID)
-    if status in ("llm_timeout", "failed"):
-        return fail(state.get("message", status), EXIT_FAILED)
-    return EXIT_OK if state.get("files") else fail("no output was produced: " + state.get("message", ""), EXIT_FAILED)
+    if status == "approved":
+        _say(f"[{run_id}] approved: {state.get('message', '')}")
+        if str(args.llm).split(":")[0] in REMOTE_LLMS and llm.log and all(c.get("data") is None for c in llm.log):
+            return fail(f"the LLM ({args.llm}) never answered usefully; the parser's plan was used", EXIT_LLM_UNUSED)
+        return EXIT_OK
+    if status in ("refused", "invalid", "unavailable"):
+        return fail(f"{status}: {state.get('message', '')}", EXIT_INVALID)
+    return fail(f"{status}: {state.get('message', '')}", EXIT_FAILED)

@@ -1,60 +1,46 @@
-"""The Director loop as a LangGraph state graph with a SQLite checkpointer.
+"""The Director loop as a LangGraph state graph, checkpointed in SQLite (a killed run resumes).
 
-understand -> analyse -> plan -> build -> validate(+repair) -> execute -> evaluate
--> decide: approve | refine (back to plan with concrete edits) | stop at the budget.
+    plan -> build -> execute -> verify -> decide -> (refine: plan again with the verifier's edits) | end
 
-Every step's state is checkpointed in <run dir>/checkpoints.sqlite under the
-run id, so a killed run continues with `resume=True` from the last finished
-step. What cannot be checkpointed (engine, LLM backend, catalog, memory) lives
-in a DirectorContext rebuilt by the caller.
+The nodes are the module-level functions below; what cannot be checkpointed (engine, LLM caller, catalog,
+event sink, budgets) is passed in as `Deps` through LangGraph's config (`configurable["deps"]`). Lists that grow
+over the run (notes, decisions, iterations, files) have `operator.add` reducers: a node returns only what it
+adds. Tests stop the loop with LangGraph's own `interrupt_after`.
 """
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, TypedDict
 
-from ...configs.settings import load_settings
-from ..validate import validate_graph
-from . import recipes as recipe_registry
-from .analyse import first_answer, look_at_inputs
-from .builder import BuildError, GraphBuilder, summarize
-from .evaluator import evaluate
-from .memory import Memory
-from .planner import IntentError, LLMCaller, LLMTimeout, choose_recipe, fill_slots, refine, understand
-from .repair import validate_and_repair
-from .security import check_graph
-from .state import Brief, DirectorState
+from . import core
+from .intent import IntentError
+from .llm_caller import LLMCaller, LLMTimeout
+from .ops import Op, normalize, plan_json
 
 CHECKPOINT_FILE = "checkpoints.sqlite"
-INPUT_KINDS = {"image": (".png", ".jpg", ".jpeg", ".webp", ".bmp"), "video": (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif"),
-               "audio": (".wav", ".mp3", ".flac", ".ogg", ".m4a")}
+STOPS = ("approved", "not_approved", "budget", "unavailable", "invalid", "refused", "llm_timeout", "failed")
 
 
 class DirectorError(RuntimeError):
-    """A run that cannot start or continue (unknown run id for --resume, run already finished...)."""
+    """A run that cannot start or continue (unknown run id for --resume...)."""
 
 
 @dataclass
-class DirectorContext:
+class Deps:
     engine: Any
     llm: LLMCaller
     run_dir: Path
-    memory: Memory | None = None
-    max_iterations: int = 3
-    max_seconds: float = 900.0
-    max_tokens: int = 60000
-    approve_score: float = 0.7
-    max_repair_rounds: int = 3
+    budgets: core.Budgets = field(default_factory=core.Budgets)
+    memory: Any = None
     on_event: Callable[[str, dict], None] = lambda kind, data: None
     catalog: Any = None
-    fail_after: str | None = None  # tests: raise after this step to simulate a kill
-    extra: dict = field(default_factory=dict)
 
     def get_catalog(self):
         if self.catalog is None:
@@ -62,254 +48,164 @@ class DirectorContext:
         return self.catalog
 
 
-def classify_inputs(names: list[str]) -> dict:
-    kinds: dict[str, list[str]] = {}
-    for name in names or []:
-        kind = next((k for k, sfx in INPUT_KINDS.items() if str(name).lower().endswith(sfx)), "file")
-        kinds.setdefault(kind, []).append(str(name))
-    return kinds
+class DirectorState(TypedDict, total=False):
+    run_id: str
+    intent: str
+    inputs: list[str]
+    character: str
+    facts: dict
+    plan: list[dict]  # the current plan: [{op, params}]
+    edits: list[dict]  # the verifier's edits for the next iteration
+    graph: dict
+    errors: list[str]
+    execution: dict
+    checks: list[dict]
+    verdict: dict
+    iteration: int
+    started: float
+    status: str
+    message: str
+    llm_seconds: float
+    planning_seconds: float
+    elapsed_s: float
+    notes: Annotated[list, operator.add]
+    decisions: Annotated[list, operator.add]  # everything decided, in words (printed and sent to the panel)
+    iterations: Annotated[list, operator.add]
+    files: Annotated[list, operator.add]
 
 
-# ---------------------------------------------------------------- steps
-def _step(name: str, ctx: DirectorContext, fn):
-    """Time the step, collect its LLM calls into the state, count active seconds for the budget."""
-
-    def run(state: DirectorState) -> dict:
-        started = time.perf_counter()
-        log_start, tokens_start, llm_s_start = len(ctx.llm.log), ctx.llm.tokens, ctx.llm.seconds
-        update = fn(state) or {}
-        seconds = time.perf_counter() - started
-        update["llm_log"] = list(state.get("llm_log", [])) + ctx.llm.log[log_start:]
-        update["tokens"] = state.get("tokens", 0) + (ctx.llm.tokens - tokens_start)
-        update["llm_seconds"] = state.get("llm_seconds", 0.0) + (ctx.llm.seconds - llm_s_start)
-        update["elapsed_s"] = state.get("elapsed_s", 0.0) + seconds
-        times = dict(state.get("step_times", {}))
-        key = f"{state.get('iteration', 0)}:{name}"
-        times[key] = round(times.get(key, 0.0) + seconds, 4)
-        update["step_times"] = times
-        if name in ("understand", "analyse", "plan", "build", "validate"):
-            update["planning_seconds"] = state.get("planning_seconds", 0.0) + seconds - (ctx.llm.seconds - llm_s_start)
-        if ctx.fail_after == name:
-            ctx.fail_after = None
-            raise RuntimeError(f"simulated kill after step {name!r}")
-        return update
-
-    return run
+def _deps(config) -> Deps:
+    return config["configurable"]["deps"]
 
 
-def _inputs(state: DirectorState) -> dict:
-    return classify_inputs(state.get("inputs", []))
+def _ops(state: DirectorState) -> list[Op]:
+    return [normalize(o) for o in state.get("plan") or []]
 
 
-def _recipe_ctx(state: DirectorState) -> dict:
-    return {"intent": state.get("intent", ""), "inputs": _inputs(state), "run_id": state.get("run_id", ""),
-            "analysis": first_answer(state.get("analysis", {}))}
+def _said(deps: Deps, kind: str, text: str, **data) -> str:
+    deps.on_event(kind, {"text": text, **data})
+    return text
 
 
-def make_steps(ctx: DirectorContext) -> dict:
-    def do_understand(state):
-        try:
-            brief, source, notes = understand(state["intent"], _inputs(state), state.get("character", ""), ctx.llm)
-        except IntentError as exc:
-            what = recipe_registry.describe_capabilities(ctx.get_catalog())
-            return {"status": "invalid", "message": f"{exc}. What I can do: {what}"}
-        except LLMTimeout as exc:
-            return {"status": "llm_timeout", "message": str(exc)}
-        ctx.on_event("brief", {"brief": brief.model_dump(), "source": source, "notes": notes})
-        return {"brief": brief.model_dump(), "brief_source": source, "notes": notes}
-
-    def do_analyse(state):
-        facts: dict = {}
-        for kind, names in _inputs(state).items():
-            for name in names:
-                facts[name] = {"kind": kind}
-                if kind == "image":
-                    try:
-                        from PIL import Image
-
-                        from ...nodes import bridge
-
-                        with Image.open(bridge.safe_input_path(name)) as img:
-                            facts[name].update(width=img.width, height=img.height)
-                    except Exception as exc:  # noqa: BLE001 - a fact we could not get is noted, not fatal
-                        facts[name]["error"] = str(exc)
-        update: dict = {}
-        try:
-            seen, notes = look_at_inputs(_inputs(state), state["intent"], ctx.llm)
-        except LLMTimeout as exc:
-            seen, notes = {}, [f"video analyst: {exc}"]
-        for name, answer in seen.items():
-            facts.setdefault(name, {})["vision"] = answer
-        vision = first_answer(facts)
-        brief = dict(state["brief"])
-        if vision.get("setting") and not brief.get("setting"):
-            # What the analyst saw fills what the words left open; it never overrides the intent.
-            brief["setting"] = vision["setting"][:200]
-            update.update(brief=brief, brief_source={**state.get("brief_source", {}), "setting": "vision"})
-        if vision.get("faces_visible") == "no" and brief.get("task_kind") == "parody_video":
-            notes.append("the video analyst sees no faces: expression exaggeration may change little")
-        hits = []
-        if ctx.memory is not None:
-            hits = ctx.memory.similar(state["intent"], state["brief"]["task_kind"])
-        ctx.on_event("analysis", {"inputs": facts, "memory_hits": [(h["intent"], h["similarity"]) for h in hits]})
-        return {"analysis": facts, "memory_hits": hits, "notes": list(state.get("notes", [])) + notes, **update}
-
-    def do_plan(state):
-        brief = Brief.model_validate(state["brief"])
-        catalog = ctx.get_catalog()
-        rctx = {**_recipe_ctx(state), "catalog": catalog}
-        try:
-            if state.get("recipe") and state.get("feedback") is not None and state.get("iteration", 0) > 0:
-                recipe = recipe_registry.RECIPES[state["recipe"]]
-                slots, changes = refine(recipe, state["slots"], state.get("feedback", []), state.get("evaluation", {}),
-                                        rctx, ctx.llm)
-                ctx.on_event("refine", {"iteration": state["iteration"], "changes": changes})
-                if slots == state["slots"]:
-                    return {"status": "stalled", "iteration": state["iteration"] - 1,
-                            "message": f"no edit left to try after iteration {state['iteration'] - 1}; "
-                                       f"best score {_best(state):.2f}"}
-                return {"slots": slots, "notes": list(state.get("notes", [])) + changes}
-            hits = state.get("memory_hits", [])
-            excluded = state.get("unavailable", {})
-            recipe, reason, unavailable = choose_recipe(
-                brief, catalog, _inputs(state), [h["recipe"] for h in hits],
-                exclude=set(excluded))
-            seeded = next((h["slots"] for h in hits if h["recipe"] == recipe.name), None)
-            slots, notes = fill_slots(recipe, brief, rctx, ctx.llm, seeded)
-        except IntentError as exc:
-            return {"status": "invalid", "message": str(exc)}
-        except LLMTimeout as exc:
-            return {"status": "llm_timeout", "message": str(exc)}
-        unavailable = {**unavailable, **excluded}
-        ctx.on_event("plan", {"recipe": recipe.name, "reason": reason, "slots": slots, "unavailable": unavailable})
-        return {"recipe": recipe.name, "recipe_reason": reason, "slots": slots, "unavailable": unavailable,
-                "notes": list(state.get("notes", [])) + notes, "iteration": state.get("iteration", 0) or 1}
-
-    def do_build(state):
-        recipe = recipe_registry.RECIPES[state["recipe"]]
-        builder = GraphBuilder(ctx.get_catalog())
-        try:
-            recipe.build(builder, state["slots"], {**_recipe_ctx(state), "catalog": ctx.get_catalog()})
-        except (BuildError, KeyError, ValueError) as exc:
-            return {"graph": {}, "validation_errors": [f"recipe {recipe.name} could not build: {exc}"]}
-        graph = builder.finalize()
-        ctx.on_event("graph", {"iteration": state.get("iteration", 1), "summary": summarize(graph)})
-        return {"graph": graph, "validation_errors": []}
-
-    def do_validate(state):
-        graph = state.get("graph") or {}
-        errors = list(state.get("validation_errors", []))
-        repairs: list[str] = []
-        if graph:
-            outcome = validate_and_repair(graph, ctx.get_catalog(), ctx.max_repair_rounds)
-            graph, repairs = outcome.graph, outcome.actions
-            errors += outcome.errors
-            errors += check_graph(graph, ctx.get_catalog())  # security after repair: a repair cannot widen it
-        ctx.on_event("validation", {"ok": not errors, "repairs": repairs, "errors": errors})
-        if errors:
-            unavailable = {**state.get("unavailable", {}), state["recipe"]: "graph failed validation: " + "; ".join(errors)[:300]}
-            return {"graph": graph, "repairs": repairs, "validation_errors": errors, "unavailable": unavailable,
-                    "iterations": list(state.get("iterations", [])) + [{
-                        "iteration": state.get("iteration", 1), "recipe": state["recipe"], "slots": state["slots"],
-                        "graph": graph, "validation_errors": errors, "repairs": repairs, "score": None}]}
-        return {"graph": graph, "repairs": repairs, "validation_errors": []}
-
-    def do_execute(state):
-        settings = load_settings()
-        if settings.llm.share_gpu_with_comfyui and ctx.llm.backend is not None and hasattr(ctx.llm.backend, "unload"):
-            try:
-                ctx.llm.backend.unload()  # VRAM hand-off: the LLM leaves the GPU before the heavy graph runs
-                ctx.on_event("vram", {"unloaded": True})
-            except Exception as exc:  # noqa: BLE001 - a failed unload only costs VRAM
-                ctx.on_event("vram", {"unloaded": False, "error": str(exc)})
-        iteration = state.get("iteration", 1)
-        run_dir = ctx.run_dir / f"iter-{iteration}"
-        ctx.on_event("execute", {"iteration": iteration, "engine": getattr(ctx.engine, "name", "engine")})
-        result = ctx.engine.run(state["graph"], run_dir=run_dir, run_id=f"{state['run_id']}-it{iteration}")
-        execution = {"status": result.status, "message": result.message(), "files": list(result.files),
-                     "seconds": round(result.seconds, 4), "error": _plain(result.error),
-                     "node_errors": _plain(result.node_errors)}
-        ctx.on_event("executed", execution)
-        return {"execution": execution}
-
-    def do_evaluate(state):
-        execution = state.get("execution", {})
-        recipe = recipe_registry.RECIPES[state["recipe"]]
-        brief = Brief.model_validate(state["brief"])
-        if execution.get("status") != "success":
-            evaluation = {"score": 0.0, "metrics": {}, "vision": {},
-                          "notes": [f"execution failed: {execution.get('message')}"], "edits": []}
-        else:
-            try:
-                evaluation = evaluate(execution.get("files", []), brief, recipe, state["slots"], ctx.llm,
-                                      load_settings().dataset.blur_threshold)
-            except LLMTimeout as exc:
-                evaluation = {"score": 0.0, "metrics": {}, "vision": {}, "notes": [f"evaluator could not score: {exc}"],
-                              "edits": []}
-        record = {"iteration": state.get("iteration", 1), "recipe": state["recipe"], "slots": state["slots"],
-                  "graph": state["graph"], "repairs": state.get("repairs", []), "execution": execution,
-                  "evaluation": evaluation, "score": evaluation["score"]}
-        ctx.on_event("score", {"iteration": record["iteration"], "score": evaluation["score"],
-                               "metrics": evaluation["metrics"], "notes": evaluation["notes"]})
-        return {"evaluation": evaluation, "feedback": evaluation.get("edits", []),
-                "iterations": list(state.get("iterations", [])) + [record],
-                "files": list(state.get("files", [])) + list(execution.get("files", []))}
-
-    def do_decide(state):
-        evaluation = state.get("evaluation", {})
-        iteration = state.get("iteration", 1)
-        failed_validation = bool(state.get("validation_errors"))
-        score = 0.0 if failed_validation else float(evaluation.get("score", 0.0))
-        if not failed_validation and state.get("execution", {}).get("status") == "success" and score >= ctx.approve_score:
-            if ctx.memory is not None:
-                ctx.memory.add(state["intent"], state["brief"], state["recipe"], state["slots"], state["graph"], score)
-            status, message = "approved", f"approved at iteration {iteration} with score {score:.2f}"
-        elif iteration >= ctx.max_iterations:
-            status, message = "budget", f"stopped at the iteration budget ({ctx.max_iterations}); best score {_best(state):.2f}"
-        elif state.get("elapsed_s", 0.0) >= ctx.max_seconds:
-            status, message = "budget", f"stopped at the time budget ({ctx.max_seconds:g} s); best score {_best(state):.2f}"
-        elif state.get("tokens", 0) >= ctx.max_tokens:
-            status, message = "budget", f"stopped at the token budget ({ctx.max_tokens}); best score {_best(state):.2f}"
-        else:
-            ctx.on_event("decision", {"iteration": iteration, "decision": "refine", "score": score})
-            if failed_validation:  # try the next recipe from scratch
-                return {"status": "running", "iteration": iteration + 1, "recipe": "", "feedback": None}
-            return {"status": "running", "iteration": iteration + 1}
-        ctx.on_event("decision", {"iteration": iteration, "decision": status, "message": message})
-        return {"status": status, "message": message}
-
-    return {"understand": do_understand, "analyse": do_analyse, "plan": do_plan, "build": do_build,
-            "validate": do_validate, "execute": do_execute, "evaluate": do_evaluate, "decide": do_decide}
+# ---------------------------------------------------------------- nodes
+def plan_node(state: DirectorState, config) -> dict:
+    deps = _deps(config)
+    started = time.perf_counter()
+    iteration = state.get("iteration", 0) + 1
+    if state.get("plan") and state.get("edits"):
+        ops, changes = core.apply_edits(_ops(state), state["edits"])
+        if ops == _ops(state):
+            return {"status": "not_approved", "iteration": iteration - 1,
+                    "message": "not approved: the verifier's edits change nothing (" + "; ".join(changes) + ")",
+                    "decisions": changes}
+        said = [_said(deps, "refine", f"iteration {iteration}: {c}") for c in changes]
+        return {"plan": plan_json(ops), "iteration": iteration, "edits": [], "decisions": said,
+                "planning_seconds": state.get("planning_seconds", 0.0) + time.perf_counter() - started}
+    try:
+        kinds = core.classify_inputs(state.get("inputs", []))
+        facts = core.input_facts(kinds)
+    except core.InputError as exc:
+        return {"status": "invalid", "message": str(exc), "decisions": [_said(deps, "decision", str(exc))]}
+    llm_before = deps.llm.seconds
+    try:
+        ops, notes, _ = core.plan(state["intent"], kinds, state.get("character", ""), deps.llm, facts)
+    except IntentError as exc:
+        return {"status": "refused", "message": str(exc), "facts": facts,
+                "decisions": [_said(deps, "decision", f"refused ({exc.reason}): {exc}")]}
+    except LLMTimeout as exc:
+        return {"status": "llm_timeout", "message": str(exc)}
+    llm_s = deps.llm.seconds - llm_before
+    said = [_said(deps, "note", n) for n in notes]
+    said.append(_said(deps, "plan", "plan: " + " -> ".join(str(o) for o in ops), plan=plan_json(ops)))
+    return {"plan": plan_json(ops), "facts": facts, "iteration": iteration, "decisions": said,
+            "llm_seconds": state.get("llm_seconds", 0.0) + llm_s,
+            "planning_seconds": state.get("planning_seconds", 0.0) + time.perf_counter() - started - llm_s}
 
 
-def _best(state: DirectorState) -> float:
-    return max((it.get("score") or 0.0 for it in state.get("iterations", [])), default=0.0)
+def build_node(state: DirectorState, config) -> dict:
+    deps = _deps(config)
+    started = time.perf_counter()
+    ctx = {"inputs": core.classify_inputs(state.get("inputs", [])), "prefix": core.output_prefix(state["run_id"]),
+           "run_id": state["run_id"]}
+    graph, errors, repairs, _ = core.compile_graph(_ops(state), deps.get_catalog(), ctx)
+    said = [_said(deps, "repair", f"repaired: {r}") for r in repairs]
+    said += [_said(deps, "invalid", e) for e in errors]
+    deps.on_event("graph", {"iteration": state.get("iteration", 1), "graph": graph,
+                            "text": f"{len(graph)} nodes: " + " -> ".join(n["class_type"].removeprefix("AnimStudio_")
+                                                                           for n in graph.values())})
+    return {"graph": graph, "errors": errors, "decisions": said,
+            "planning_seconds": state.get("planning_seconds", 0.0) + time.perf_counter() - started}
 
 
-def _plain(value):
-    return json.loads(json.dumps(value, default=str)) if value is not None else None
+def execute_node(state: DirectorState, config) -> dict:
+    deps = _deps(config)
+    iteration = state.get("iteration", 1)
+    result = deps.engine.run(state["graph"], run_dir=deps.run_dir / f"iter-{iteration}",
+                             run_id=f"{state['run_id']}-it{iteration}")
+    execution = {"status": result.status, "message": result.message(), "files": list(result.files),
+                 "seconds": round(result.seconds, 3)}
+    deps.on_event("executed", {"text": f"run: {execution['message']} ({execution['seconds']:.2f} s)", **execution})
+    return {"execution": execution, "files": list(result.files)}
 
 
-def _stopped(state: DirectorState) -> bool:
-    return state.get("status") in ("invalid", "llm_timeout", "failed", "stalled")
+def verify_node(state: DirectorState, config) -> dict:
+    deps = _deps(config)
+    execution = state.get("execution") or {}
+    if execution.get("status") != "success":
+        checks = [{"check": "executed", "op": None, "hard": True, "passed": False, "measured": {}, "expected": {},
+                   "detail": f"the graph did not run: {execution.get('message')}", "edit": None}]
+        verdict = {"approved": False, "reason": "the graph did not run", "edits": [],
+                   "failed": [{"check": "executed", "hard": True, "detail": checks[0]["detail"]}]}
+    else:
+        checks, verdict = core.check(_ops(state), state.get("facts") or {}, execution.get("files", []))
+    for c in checks:
+        deps.on_event("check", {"text": f"{'PASS' if c['passed'] else 'FAIL'} {c['check']}: {c['detail']}", **c})
+    record = {"iteration": state.get("iteration", 1), "plan": state.get("plan"), "graph": state.get("graph"),
+              "execution": execution, "checks": checks, "verdict": verdict}
+    return {"checks": checks, "verdict": verdict, "iterations": [record]}
 
 
-def build_graph(ctx: DirectorContext, checkpointer=None):
+def decide_node(state: DirectorState, config) -> dict:
+    deps = _deps(config)
+    iteration = state.get("iteration", 1)
+    status, message = core.decide(state.get("verdict"), iteration, deps.budgets, state.get("elapsed_s", 0.0)
+                                  + time.time() - state.get("started", time.time()), deps.llm.tokens,
+                                  state.get("errors"))
+    if status == "approved" and deps.memory is not None:
+        deps.memory.add(state["intent"], {}, "plan", {"ops": state["plan"]}, state.get("graph") or {}, 1.0)
+    deps.on_event("decision", {"text": f"decision: {status}: {message}", "decision": status, "iteration": iteration})
+    update = {"status": "running" if status == "refine" else status, "message": message,
+              "decisions": [f"decision (iteration {iteration}): {status}: {message}"]}
+    if status == "refine":
+        update["edits"] = (state.get("verdict") or {}).get("edits", [])
+    return update
+
+
+def _after_plan(state: DirectorState) -> str:
+    return "end" if state.get("status") in STOPS else "build"
+
+
+def _after_build(state: DirectorState) -> str:
+    return "decide" if state.get("errors") else "execute"
+
+
+def _after_decide(state: DirectorState) -> str:
+    return "plan" if state.get("status") == "running" else "end"
+
+
+def build_graph(checkpointer=None):
     from langgraph.graph import END, START, StateGraph
 
-    steps = make_steps(ctx)
     g = StateGraph(DirectorState)
-    for name, fn in steps.items():
-        g.add_node(name, _step(name, ctx, fn))
-    g.add_edge(START, "understand")
-    g.add_conditional_edges("understand", lambda s: END if _stopped(s) else "analyse")
-    g.add_edge("analyse", "plan")
-    g.add_conditional_edges("plan", lambda s: END if _stopped(s) else "build")
-    g.add_edge("build", "validate")
-    g.add_conditional_edges("validate", lambda s: "decide" if s.get("validation_errors") else "execute")
-    g.add_edge("execute", "evaluate")
-    g.add_edge("evaluate", "decide")
-    g.add_conditional_edges("decide", lambda s: "plan" if s.get("status") == "running" else END)
+    for name, fn in (("plan", plan_node), ("build", build_node), ("execute", execute_node), ("verify", verify_node),
+                     ("decide", decide_node)):
+        g.add_node(name, fn)
+    g.add_edge(START, "plan")
+    g.add_conditional_edges("plan", _after_plan, {"build": "build", "end": END})
+    g.add_conditional_edges("build", _after_build, {"decide": "decide", "execute": "execute"})
+    g.add_edge("execute", "verify")
+    g.add_edge("verify", "decide")
+    g.add_conditional_edges("decide", _after_decide, {"plan": "plan", "end": END})
     return g.compile(checkpointer=checkpointer)
 
 
@@ -337,49 +233,44 @@ def saved_state(run_dir: Path, run_id: str) -> dict | None:
         conn.close()
 
 
-def run_director(intent: str, ctx: DirectorContext, *, run_id: str, inputs: list[str] | None = None,
-                 character: str = "", resume: bool = False) -> dict:
-    """Run (or resume) the loop; returns the final state. Raises only for errors outside the loop's control."""
-    ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    saver, conn = _checkpointer(ctx.run_dir)
+def run_director(intent: str, deps: Deps, *, run_id: str, inputs: list[str] | None = None, character: str = "",
+                 resume: bool = False, interrupt_after: list[str] | None = None) -> dict:
+    """Run (or resume) the loop; returns the state at the end (or where `interrupt_after` stopped it)."""
+    deps.run_dir.mkdir(parents=True, exist_ok=True)
+    saver, conn = _checkpointer(deps.run_dir)
     try:
-        app = build_graph(ctx, saver)
-        config = {"configurable": {"thread_id": run_id}, "recursion_limit": 12 * ctx.max_iterations + 20}
+        app = build_graph(saver)
+        config = {"configurable": {"thread_id": run_id, "deps": deps},
+                  "recursion_limit": 6 * deps.budgets.max_iterations + 10}
         if resume:
             snapshot = app.get_state(config)
             if not snapshot.values:
                 raise DirectorError(f"run {run_id} has no saved steps to resume")
-            if not snapshot.next:
-                return dict(snapshot.values)  # already finished: nothing to redo
-            app.invoke(None, config)
+            if snapshot.next:
+                app.invoke(None, config, interrupt_after=interrupt_after)
         else:
             initial: DirectorState = {"run_id": run_id, "intent": intent, "inputs": list(inputs or []),
-                                      "character": character, "iteration": 0, "iterations": [], "llm_log": [],
-                                      "tokens": 0, "llm_seconds": 0.0, "planning_seconds": 0.0, "elapsed_s": 0.0,
-                                      "status": "running", "started": time.time(), "files": [], "notes": []}
-            app.invoke(initial, config)
+                                      "character": character, "iteration": 0, "status": "running",
+                                      "started": time.time(), "llm_seconds": 0.0, "planning_seconds": 0.0}
+            app.invoke(initial, config, interrupt_after=interrupt_after)
         return dict(app.get_state(config).values)
     finally:
         conn.close()
 
 
 def run_record(state: dict, extra: dict | None = None) -> dict:
-    """What run.json holds: every prompt, raw answer, graph, validation/execution error, score and timing."""
+    """What run.json holds: plan, graph, every check with its measured value, decisions, timings, LLM calls."""
     return {
         "run_id": state.get("run_id"), "intent": state.get("intent"), "inputs": state.get("inputs", []),
         "character": state.get("character", ""), "status": state.get("status"), "message": state.get("message", ""),
-        "brief": state.get("brief"), "brief_source": state.get("brief_source"), "analysis": state.get("analysis"),
-        "memory_hits": state.get("memory_hits", []), "recipe": state.get("recipe"),
-        "recipe_reason": state.get("recipe_reason"), "unavailable_recipes": state.get("unavailable", {}),
-        "final_slots": state.get("slots"), "final_graph": state.get("graph"), "iterations": state.get("iterations", []),
-        "llm_calls": state.get("llm_log", []), "tokens": state.get("tokens", 0),
+        "facts": state.get("facts"), "plan": state.get("plan"), "decisions": state.get("decisions", []),
+        "notes": state.get("notes", []), "final_graph": state.get("graph"), "checks": state.get("checks", []),
+        "verdict": state.get("verdict"), "iterations": state.get("iterations", []),
         "llm_seconds": round(state.get("llm_seconds", 0.0), 4),
         "planning_seconds_excluding_llm": round(state.get("planning_seconds", 0.0), 4),
-        "active_seconds": round(state.get("elapsed_s", 0.0), 4), "step_seconds": state.get("step_times", {}),
-        "files": state.get("files", []), "notes": state.get("notes", []), **(extra or {}),
+        "files": state.get("files", []), **(extra or {}),
     }
 
 
-def validate_only(graph: dict, catalog) -> list[str]:
-    result = validate_graph(graph, catalog)
-    return [] if result.ok else result.messages()
+def dumps(value) -> str:
+    return json.dumps(value, indent=2, default=str)

@@ -84,6 +84,7 @@ class Stream:
     text: list | None = None
     dataset: list | None = None
     saved: list = field(default_factory=list)  # kinds already written by an export
+    export: str | None = None  # the result's format when the verifier saves it (inside ComfyUI)
 
 
 def _input(ctx: dict, kind: str, index: int = 0) -> str:
@@ -710,12 +711,22 @@ def final_format(ops: list[Op]) -> str | None:
 def compile_plan(b: GraphBuilder, ops: list[Op], ctx: dict) -> Stream:
     """Add every operation's nodes to the builder; save the result when the plan has no export of its own."""
     up = Stream()
-    for op in ops:
+    verifier_saves = bool(ctx.get("verifier_saves"))  # ComfyUI: Director Verify saves, then checks the file
+    for i, op in enumerate(ops):
+        if verifier_saves and op.op == "export" and i == len(ops) - 1:
+            break
         up = OPERATIONS[op.op].compile(b, op.params, up, ctx)
-    if not any(op.op == "export" for op in ops):
-        fmt = final_format(ops)
-        if fmt is not None:
-            c_export(b, {"format": fmt}, up, ctx)
+    fmt = final_format(ops)
+    if verifier_saves:
+        up.export = fmt
+        if fmt in ("mp4", "gif", "webm"):
+            up.video = _picture(b, up, ctx, 2.0)
+        elif fmt == "png" and up.image is None and up.video is not None:
+            up.image = b.node("AnimStudio_VideoToImages", video=up.video, max_frames=1).out(0)
+        elif fmt == "wav" and up.audio is None:
+            up.audio = b.node("AnimStudio_ExtractAudio", video=_video(b, up, ctx)).out(0)
+    elif not any(op.op == "export" for op in ops) and fmt is not None:
+        c_export(b, {"format": fmt}, up, ctx)
     return up
 
 
@@ -738,7 +749,7 @@ def postconditions(ops: list[Op], facts: dict | None = None) -> list[dict]:
         if op.op == "pick_scene" and any(OPERATIONS[o.op].retimes for o in ops[:i]):
             ctx["source"] = None  # the scene was picked from an edited clip, not the input
         for check in spec.postconditions(op.params, ctx):
-            checks.append({**check, "op": i})
+            checks.append({**check, "op": i, "params": dict(op.params)})
         if op.op in ("title", "caption") and duration is None and not video:
             duration = max(op.params.get("seconds", 0.0), op.params.get("end", 0.0) or 3.0) \
                 if op.op == "title" else max(op.params["end"], 3.0)
@@ -755,7 +766,7 @@ def postconditions(ops: list[Op], facts: dict | None = None) -> list[dict]:
         if kind == "video" and duration is not None and duration_op is not None:
             ramp = any(o.op == "speed_ramp" for o in ops)
             tolerance = max(0.15, 0.04 * duration) + (RAMP_S * 4 if ramp else 0.0)
-            checks.append({"check": "duration", "op": duration_op, "hard": True,
+            checks.append({"check": "duration", "op": duration_op, "hard": True, "params": dict(ops[duration_op].params),
                            "expect": {"seconds": round(duration, 3), "tolerance": round(tolerance, 3)}})
         if kind == "video" and (video.get("has_audio") or any(op.op in ("music", "sting", "voice", "mux")
                                                              for op in ops)) and fmt != "gif":

@@ -72,11 +72,12 @@ def _repair_input(graph: dict, catalog: Catalog, node_id: str, err: dict) -> str
         near = difflib.get_close_matches(str(old), options, n=1, cutoff=0.0)
         inputs[name] = next((o for o in ispec.options or () if str(o) == near[0]), default_value(ispec)) if near \
             else default_value(ispec)
-    elif kind in ("invalid_input_type", "custom_validation_failed") and ispec.is_widget and not is_link(old):
-        if kind == "custom_validation_failed" and old == default_value(ispec):
-            return None  # the default itself is refused (a missing file): nothing mechanical to do
+    elif kind == "custom_validation_failed":
+        return None  # a refused value (a missing input file) is reported, never swapped for another file
+    elif kind == "invalid_input_type" and ispec.is_widget and not is_link(old):
         inputs[name] = default_value(ispec)
-    elif kind in ("required_input_missing", "return_type_mismatch", "bad_linked_input", "invalid_input_type"):
+    elif kind in ("required_input_missing", "return_type_mismatch", "bad_linked_input", "invalid_input_type",
+                  "exception_during_validation", "exception_during_inner_validation"):  # last two: a dangling link
         if ispec.is_widget:
             inputs[name] = default_value(ispec)
         else:
@@ -122,7 +123,7 @@ def _merge(ours: ValidationResult, theirs: dict) -> ValidationResult:
 def _validate(graph: dict, catalog: Catalog, extra: ExtraValidator | None, seen: list[str]) -> ValidationResult:
     result = validate_graph(graph, catalog)
     if extra is None or (result.error and result.error.get("type") in STRUCTURAL) or \
-            any(e.get("type") in ("unknown_node_class", "dependency_cycle")
+            any("cycle" in (e.get("extra_info") or {})
                 for entry in result.node_errors.values() for e in entry["errors"]):
         return result
     theirs = extra(copy.deepcopy(graph))
