@@ -12,8 +12,8 @@ only used when a node asks for it; the result is probed back with PyAV.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
+from ..configs import paths
 from . import bridge
 from . import video_io as vio
 from .video_io import VideoFile
@@ -23,24 +23,6 @@ AUDIO_RATE = 48000
 
 def _mp():
     return bridge.require("moviepy", "video")
-
-
-def caption_font() -> str:
-    """A TrueType font that ships inside an installed package (no font download, no system fonts)."""
-    try:
-        import matplotlib
-
-        path = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-        if path.is_file():
-            return str(path)
-    except ImportError:
-        pass
-    import PIL
-
-    # Pillow wheels ship no .ttf file of their own; fall back to any font in its package folder.
-    for path in Path(PIL.__file__).parent.rglob("*.ttf"):
-        return str(path)
-    raise bridge.MissingDependency("No TrueType font found for captions: install matplotlib (it ships DejaVuSans.ttf).")
 
 
 def _progress_logger(total: int, desc: str):
@@ -60,7 +42,7 @@ def _progress_logger(total: int, desc: str):
 def _write(clip, fps: float, stem: str) -> VideoFile:
     """Encode a clip (libx264/yuv420p/aac) to a .part name, then rename to a fresh temp path."""
     path = vio.temp_video_path(stem)
-    part = vio._part_path(path)
+    part = paths.temp_sibling(path)  # a random name: nothing planted there can be followed
     # MoviePy writes the sound to a side file first; name it ourselves so an interrupt cannot leave it behind.
     sound = part.with_name(part.stem + ".snd.m4a")
     total = max(1, int(round(clip.duration * fps)))
@@ -105,10 +87,14 @@ def concatenate(a: VideoFile, b: VideoFile, transition: str = "crossfade", durat
 
 
 def burn_text(video: VideoFile, text: str, start: float = 0.0, end: float = 0.0, position: str = "bottom",
-              font_size: int = 0, color: str = "#ffffff", box: bool = True, fade: float = 0.2) -> VideoFile:
-    """A caption (wrapped to 90% of the width, optional dark box) burned in between start and end."""
+              font_size: int = 0, color: str = "#ffffff", box: bool = True, fade: float = 0.2,
+              outline: int = -1) -> VideoFile:
+    """A caption (wrapped to 90% of the width, optional dark box, outline as fonts.outline_width) burned in
+    between start and end."""
     mp = _mp()
     from moviepy import vfx
+
+    from .video import render_text
 
     if not text.strip():
         raise ValueError("text is empty: nothing to burn in.")
@@ -117,12 +103,10 @@ def burn_text(video: VideoFile, text: str, start: float = 0.0, end: float = 0.0,
     if end <= start:
         raise ValueError(f"start {start} is not before end {end} (the clip lasts {base.duration:.2f} s).")
     size = font_size or max(10, video.height // 12)
-    caption = mp.TextClip(font=caption_font(), text=text, font_size=size, color=color, method="caption",
-                          size=(int(video.width * 0.9), None), text_align="center",
-                          bg_color=(0, 0, 0, 150) if box else None, margin=(size // 4, size // 4))
-    margin = max(4, video.height // 20)
-    y = {"top": margin, "center": (video.height - caption.h) // 2}.get(position, video.height - caption.h - margin)
-    caption = caption.with_start(start).with_duration(end - start).with_position(("center", y))
+    # The same overlay as the PyAV engine (font, wrapping, box, outline halo); MoviePy places and fades it.
+    overlay = render_text(text, video.width, video.height, size, position, color, box, outline)
+    caption = mp.ImageClip(overlay[..., :3]).with_mask(mp.ImageClip(overlay[..., 3] / 255.0, is_mask=True))
+    caption = caption.with_start(start).with_duration(end - start).with_position((0, 0))
     if fade > 0:
         fade = min(fade, (end - start) / 2)
         caption = caption.with_effects([vfx.CrossFadeIn(fade), vfx.CrossFadeOut(fade)])

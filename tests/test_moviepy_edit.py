@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import media  # noqa: E402
 
 from animation_studio.nodes import bridge  # noqa: E402
+from animation_studio.nodes import fonts  # noqa: E402
 from animation_studio.nodes import moviepy_edit as ME  # noqa: E402
 from animation_studio.nodes import video as V  # noqa: E402
 from animation_studio.nodes import video_io as vio  # noqa: E402
@@ -73,7 +74,7 @@ def test_caption_pixels_in_the_caption_band_only_while_shown(clips):
     assert yellow(frames[12][:60]) == 0  # and nowhere near the top
     assert yellow(frames[2]) == 0 and yellow(frames[22]) == 0  # not before start nor after end
     assert mean_rgb(frames[12][band])[0] < mean_rgb(frames[2][band])[0]  # the dark backing box
-    assert ME.caption_font().endswith(".ttf")
+    assert fonts.caption_font_path().endswith("DejaVuSans-Bold.ttf")
 
 
 @pytest.mark.parametrize("corner", ["top_left", "bottom_right"])
