@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from .. import bridge
+from .asr import TranscribeSpeech
 from .emotion import EMOTIONS
 from .text import LANGUAGES
 
@@ -285,5 +286,6 @@ _NODES = {
     "VoiceAnalysis": (VoiceAnalysis, "Voice Analysis"),
     "VoiceQualityCheck": (VoiceQualityCheck, "Voice Quality Check"),
     "LipSync": (LipSync, "Lip Sync"),
+    "TranscribeSpeech": (TranscribeSpeech, "Transcribe Speech"),
 }
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = bridge.node_mappings(_NODES)
