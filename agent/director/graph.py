@@ -126,7 +126,7 @@ def build_node(state: DirectorState, config) -> dict:
     deps = _deps(config)
     started = time.perf_counter()
     ctx = {"inputs": core.classify_inputs(state.get("inputs", [])), "prefix": core.output_prefix(state["run_id"]),
-           "run_id": state["run_id"]}
+           "run_id": state["run_id"], "facts": state.get("facts") or {}}
     graph, errors, repairs, _ = core.compile_graph(_ops(state), deps.get_catalog(), ctx)
     said = [_said(deps, "repair", f"repaired: {r}") for r in repairs]
     said += [_said(deps, "invalid", e) for e in errors]

@@ -359,6 +359,10 @@ def _clause_ops(c: str, req: Request, notes: list[str]) -> list[tuple[int, Op]]:
             pos = _first(r"\b(top|bottom|center|centre|middle)\b", c, str)
             if pos:
                 params["position"] = {"centre": "center", "middle": "center"}.get(pos, pos)
+            if _has(r"\b(?:big|large|huge|giant|bold)\b", c):
+                params["size"] = 2.0
+            elif _has(r"\b(?:small|tiny|little)\b", c):
+                params["size"] = 0.75
             if window:
                 params["start"], params["end"] = window
             elif (n := _first(r"\b(?:for|during) the first\s+" + SEC, c)) is not None:

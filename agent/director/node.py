@@ -197,7 +197,7 @@ class LLMDirector:
         say("plan", f"iteration {step}/{budgets.max_iterations}: " + " -> ".join(str(o) for o in ops), step,
             plan=plan_json(ops))
         prefix = f"{root}.it{step}."
-        ctx = {"inputs": kinds, "prefix": core.output_prefix(run_id), "run_id": run_id, "verifier_saves": True}
+        ctx = {"inputs": kinds, "prefix": core.output_prefix(run_id), "run_id": run_id, "verifier_saves": True, "facts": facts}
         extra = None
         if bridge.in_comfyui():
             from .comfy_validate import comfyui_validator

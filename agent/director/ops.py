@@ -223,10 +223,16 @@ def _picture(b, up, ctx, seconds: float) -> list:
     return _card(b, up, ctx, seconds)
 
 
+def _font_size(ctx: dict, scale: float) -> int:
+    """Pixels for a text `scale` times BurnCaption's default (picture height / 12); 0 = that default."""
+    height = ((ctx.get("facts") or {}).get("video") or {}).get("height") or 720
+    return 0 if scale == 1.0 else max(8, min(512, int(round(height / 12 * scale))))
+
+
 def c_caption(b, p, up, ctx):
     video = _picture(b, up, ctx, max(p["end"], 3.0))
     up.video = b.node("AnimStudio_BurnCaption", video=video, text=p["text"], start=p["start"], end=p["end"],
-                      position=p["position"]).out(0)
+                      position=p["position"], font_size=_font_size(ctx, p["size"])).out(0)
     return up
 
 
@@ -499,7 +505,8 @@ SPECS = [
     _spec("landmarks_preview", obj(), "media", "image", "draw the face landmarks over the photo (or first frame)",
           c_landmarks_preview, pc_landmarks),
     _spec("caption", obj(text=text(120), position=enum(("bottom", "top", "center"), "bottom"),
-                         start=num(0, 3600, 0.0), end=num(0, 3600, 0.0, "0 = to the end")),
+                         start=num(0, 3600, 0.0), end=num(0, 3600, 0.0, "0 = to the end"),
+                         size=num(0.5, 3.0, 1.0, "text size, 1 = a twelfth of the picture's height")),
           None, "video", "burn words into the picture", c_caption, pc_caption),
     _spec("title", obj(text=text(80), seconds=num(0.5, 30, 2.0)), None, "video",
           "a centred title over the first seconds (or on a plain card)", c_title, pc_title),
