@@ -5,7 +5,7 @@ The retry policy lives with the Director: after a rejected verdict it calls `voi
 """
 from __future__ import annotations
 
-from ..nodes.voice.profiles import VoiceProfile, list_profiles, load_profile
+from ..configs.voices import VoiceProfile, list_profiles, load_profile
 
 __all__ = ["VoiceProfile", "list_profiles", "load_profile", "voice_graph"]
 

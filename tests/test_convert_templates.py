@@ -63,7 +63,7 @@ def expected_widget_count(spec) -> int:
 def explain(error: dict, node_id: str, class_type: str, ui_node: dict | None, catalog: Catalog,
             newer_bundle: bool) -> str | None:
     """Why a validation error is the template's or the environment's, or None when unexplained."""
-    kind, details = error["type"], error.get("details", "")
+    kind = error["type"]
     value = error.get("extra_info", {}).get("received_value")
     if kind == "value_not_in_list" and isinstance(value, str) and FILE_NAME.search(value):
         return "file absent on the server that captured the catalog"

@@ -174,3 +174,73 @@ def test_a_missing_or_misspelt_family_fails_loudly():
         nodes.load_families({"evalute": None})
     assert all((ROOT / "nodes" / f"{family}.py").is_file() or (ROOT / "nodes" / family / "__init__.py").is_file()
                for family in nodes.FAMILIES)
+
+
+# ---------------------------------------------------------------- layers point one way
+# nodes/director.py (the LLM Director node) moves into agent/ in the Director rework; until it has, it is the
+# one module of nodes/ allowed to import agent/. Once it is gone the allowance no longer matches anything.
+NOT_YET_MOVED = {"nodes/director.py"}
+
+
+def imported_pack_modules(path: Path) -> set[tuple[str, ...]]:
+    """Every module of this pack that `path` imports (anywhere in it, also inside functions), as path parts
+    relative to the pack root: ("agent", "llm"), ("configs", "settings"), ..."""
+    import ast
+
+    package = list(path.relative_to(ROOT).parent.parts)
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - (node.level - 1)] if node.level > 1 else list(package)
+                target = base + (node.module.split(".") if node.module else [])
+                names = [target + [alias.name] for alias in node.names] if not node.module else [target]
+            elif (node.module or "").split(".")[0] == "animation_studio":
+                names = [node.module.split(".")[1:]]
+            else:
+                continue
+            found.update(tuple(name) for name in names)
+        elif isinstance(node, ast.Import):
+            found.update(tuple(alias.name.split(".")[1:]) for alias in node.names
+                         if alias.name.split(".")[0] == "animation_studio")
+    return found
+
+
+def test_imported_pack_modules_reads_relative_and_absolute_imports(tmp_path):
+    probe = ROOT / "nodes" / "voice" / "speak.py"
+    found = imported_pack_modules(probe)
+    assert ("nodes", "voice", "profiles") in found  # from .profiles import ...
+    assert any(module[:1] == ("nodes",) and "bridge" in module for module in found)  # from .. import bridge
+
+
+def test_nodes_never_import_agent():
+    offenders = []
+    for path in sorted((ROOT / "nodes").rglob("*.py")):
+        relative = str(path.relative_to(ROOT))
+        if relative in NOT_YET_MOVED:
+            continue
+        agent = sorted(".".join(m) for m in imported_pack_modules(path) if m[:1] == ("agent",))
+        if agent:
+            offenders.append(f"{relative} imports {', '.join(agent)}")
+    assert not offenders, "nodes/ must not import agent/ (move shared code to configs/):\n" + "\n".join(offenders)
+
+
+def test_the_base_package_imports_neither_side_s_agent():
+    for path in sorted((ROOT / "configs").rglob("*.py")):
+        assert not [m for m in imported_pack_modules(path) if m[:1] == ("agent",)], path
+
+
+def test_command_line_modules_import_no_other_command_module():
+    """cli.py assembles the sub-commands; they share cli_common.py and never import each other (no circle)."""
+    commands = {("agent", "cli"), ("agent", "dataset_cli"), ("agent", "director", "cli")}
+    for module in commands - {("agent", "cli")}:
+        imported = imported_pack_modules(ROOT.joinpath(*module[:-1], module[-1] + ".py"))
+        assert not imported & commands, (module, imported & commands)
+    assert not imported_pack_modules(ROOT / "agent" / "cli_common.py") & commands
+
+
+def test_the_catalog_reads_the_pack_without_its_entry_module():
+    """agent/catalog.py builds the pack's catalog from pack_mappings(), not from the module that registers routes."""
+    imported = imported_pack_modules(ROOT / "agent" / "catalog.py")
+    assert ("nodes",) in imported
+    assert all(module[:1] in (("agent",), ("nodes",), ("configs",)) for module in imported), imported

@@ -66,17 +66,19 @@ def test_a_json_file_that_is_not_a_run_is_not_listed(studio_dirs):
     assert routes.runs() == (200, {"runs": []})
 
 
-def test_recipes_lists_the_directors_recipes_with_their_slots():
-    """It once imported a function that did not exist and answered [] for ever; now it reads the registry."""
+def test_recipes_lists_the_directors_operations_and_macros():
+    """It once imported a function that did not exist and answered [] for ever; now it reads the Director's
+    plan language (agent/director/ops.py)."""
     from animation_studio.agent import routes as agent_routes
-    from animation_studio.agent.director.recipes import RECIPES
+    from animation_studio.agent.director.ops import MACROS, OPERATIONS
 
     status, body = agent_routes.recipes()
     assert status == 200
-    assert {r["name"] for r in body["recipes"]} == set(RECIPES) and len(RECIPES) >= 5
-    voice = next(r for r in body["recipes"] if r["task_kind"] == "character_voice" and r["available"])
-    assert voice["slots"] and all({"name", "type", "default", "description"} <= set(s) for s in voice["slots"])
-    assert voice["missing_nodes"] == []
+    assert [o["name"] for o in body["operations"]] == list(OPERATIONS) and len(OPERATIONS) >= 10
+    retime = next(o for o in body["operations"] if o["name"] == "retime")
+    assert retime["doc"] and "speed" in retime["params"] and retime["needs"]
+    assert {m["name"] for m in body["macros"]} == set(MACROS) and body["recipes"] == body["macros"]
+    assert all(op["op"] in OPERATIONS for m in body["macros"] for op in m["ops"])
     json.dumps(body)  # served as JSON
 
 
@@ -109,7 +111,7 @@ def test_registered_routes_answer_over_http_with_the_agent_routes(monkeypatch):
 
     answers = asyncio.run(fetch_all())
     status, body = answers["/animation_studio/recipes"]
-    assert status == 200 and len(body["recipes"]) >= 5
+    assert status == 200 and len(body["operations"]) >= 10
     assert answers["/animation_studio/health"][0] == 200
     assert answers["/animation_studio/workflows/title_card"][1]["2"]["class_type"] == "AnimStudio_SaveImage"
     assert answers["/animation_studio/workflows/..%2fx"][0] in (400, 404)

@@ -90,7 +90,7 @@ def test_profiles_load_and_bad_profiles_say_why(studio_dirs, tmp_path, monkeypat
     with pytest.raises(ValueError, match="No voice profile"):
         profiles.load_profile("bruno")
     (tmp_path / "broken.yaml").write_text("character: broken\nbackends: [espeak9000]\n")
-    monkeypatch.setattr(profiles, "PROFILE_DIR", tmp_path)
+    monkeypatch.setattr("animation_studio.configs.voices.PROFILE_DIR", tmp_path)  # the profiles live in the base package
     with pytest.raises(ValueError, match="invalid voice profile"):
         profiles.load_profile("broken")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-EMOTIONS = ["neutral", "happy", "sad", "angry", "determined", "excited", "scared", "surprised", "calm", "whisper"]
+from ...configs.voices import EMOTIONS
 
 
 @dataclass(frozen=True)

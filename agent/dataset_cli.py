@@ -1,28 +1,45 @@
-"""`animation-studio dataset FILM --character NAME`: the curation job from the command line (tqdm progress)."""
+"""`animation-studio dataset FILM --character NAME`: the curation job from the command line (tqdm progress).
+
+The agent's side of the dataset family (nodes/dataset/ does the curation): it lives in agent/ because a
+command line is the agent's business and nodes/ never imports agent/."""
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
+from .cli_common import CLIError
+
 
 def add_parser(subparsers):
     p = subparsers.add_parser("dataset", help="curate a LoRA dataset for one character from a film (resumable)")
     p.add_argument("film", help="a video file")
-    p.add_argument("--character", required=True, help="a name from configs/characters/")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--character", help="a name from configs/characters/ (its reference images verify each region)")
+    who.add_argument("--subject", help="a subject the registry does not know, e.g. 'bunny': a neutral label, no "
+                     "profile text; needs --references")
     p.add_argument("--out", default=None, help="dataset folder (default: <output>/datasets/<film>/<character>); "
                    "run again with the same folder to resume")
     p.add_argument("--references", default=None, help="folder of reference images (default: the character's)")
     p.add_argument("--frames-per-scene", type=int, default=None)
     p.add_argument("--max-images", type=int, default=None)
-    p.add_argument("--identity", choices=["face", "palette"], default=None,
-                   help="how regions are matched to characters (default: face, the face family's paths)")
+    p.add_argument("--identity", choices=["subject", "face", "palette"], default=None,
+                   help="how regions are matched to the references (default: subject, colour + surface of the "
+                   "matte vs the references and vs the set around it)")
+    p.add_argument("--blur-threshold", type=float, default=None,
+                   help="least variance of the Laplacian over the subject (default: configs/global.yaml)")
     p.add_argument("--segmenter", default=None, help="auto (clean plate) or sam2:<checkpoint in models/sam2>")
     p.add_argument("--caption-llm", default=None, help="a vision model for captions, e.g. ollama:qwen2.5vl "
                    "(default: trigger word + the character's description)")
     p.add_argument("--workers", type=int, default=1, help="Ray workers on this machine (1 = no Ray)")
     p.add_argument("--ray-address", default=None, help="an existing Ray cluster, e.g. ray://head:10001")
     return p
+
+
+def _reference_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise CLIError(f"--references {folder}: not a folder of images")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
 
 
 def _images(paths) -> list:
@@ -33,28 +50,34 @@ def _images(paths) -> list:
 
 
 def run(args) -> int:
-    from ...configs.characters import CharacterError, list_characters, load_character
-    from ...agent.cli import CLIError
-    from ...configs.settings import load_settings
-    from .. import bridge
-    from .curate import CurationSettings
-    from .pipeline import CurationError, curate_film
+    from ..configs.characters import CharacterError, list_characters, load_character
+    from ..configs.settings import load_settings
+    from ..nodes import bridge
+    from ..nodes.dataset.curate import CurationSettings
+    from ..nodes.dataset.pipeline import CurationError, curate_film
 
     film = Path(args.film)
     if not film.is_file():
         raise CLIError(f"{film}: file not found")
-    try:
-        load_character(args.character)
-    except CharacterError as exc:
-        raise CLIError(str(exc))
-    settings = CurationSettings.for_character(args.character, frames_per_scene=args.frames_per_scene,
-                                              max_images=args.max_images, identity=args.identity,
-                                              segmenter=args.segmenter)
+    options = dict(frames_per_scene=args.frames_per_scene, max_images=args.max_images, identity=args.identity,
+                   segmenter=args.segmenter, blur_threshold=args.blur_threshold)
+    if args.subject is not None:
+        try:
+            settings = CurationSettings.for_subject(args.subject, **options)
+        except ValueError as exc:
+            raise CLIError(f"--subject: {exc}")
+    else:
+        try:
+            load_character(args.character)
+        except CharacterError as exc:
+            raise CLIError(str(exc))
+        settings = CurationSettings.for_character(args.character, **options)
     references = {}
-    for name in list_characters():
+    if args.subject is not None and args.references:
+        references[settings.character] = _images(_reference_files(Path(args.references)))
+    for name in ([] if args.subject is not None else list_characters()):
         if args.references and name == args.character:
-            folder = Path(args.references)
-            paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"))
+            paths = _reference_files(Path(args.references))
         else:
             try:
                 paths = load_character(name).reference_paths()
@@ -62,11 +85,11 @@ def run(args) -> int:
                 paths = []
         if paths:
             references[name] = _images(paths)
-    out = Path(args.out) if args.out else Path(load_settings().paths.output) / "datasets" / film.stem / args.character
+    out = Path(args.out) if args.out else Path(load_settings().paths.output) / "datasets" / film.stem / settings.character
     describe = None
     if args.caption_llm:
-        from ...agent.llm import LLMError, make_backend
-        from .curate import vision_describer
+        from ..nodes.dataset.curate import vision_describer
+        from .llm import LLMError, make_backend
 
         try:
             describe = vision_describer(make_backend(args.caption_llm, role="video_analyst"), out / ".staging",
@@ -99,8 +122,8 @@ class _tqdm_context:
     def __init__(self):
         from tqdm import tqdm
 
-        from ...configs.settings import load_settings
-        from .. import bridge
+        from ..configs.settings import load_settings
+        from ..nodes import bridge
 
         paths = load_settings().paths
         self.bar = tqdm(total=1, desc="curating scenes", file=sys.stderr, disable=not sys.stderr.isatty())
