@@ -51,7 +51,7 @@ class RunResult:
     def message(self) -> str:
         if self.status == "success":
             return f"success: {len(self.executed)} nodes run, {len(self.cached)} cached, {len(self.files)} files"
-        if self.node_errors:
+        if self.node_errors or (self.status == "invalid" and self.error):
             return ValidationResult({}, self.error, self.node_errors).summary()
         if self.error:
             node = self.error.get("node_id")

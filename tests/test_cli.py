@@ -48,7 +48,7 @@ def test_run_writes_run_folder_with_artifacts_and_record(tmp_path, env, studio_d
     ('{"1": {"class_type": "AnimStudio_Text", "inputs": {"text": ["1", 0]}}, '
      '"2": {"class_type": "AnimStudio_SaveText", "inputs": {"text": ["1", 0], "filename_prefix": "x"}}}',
      "cycle"),
-    ('{"1": {"class_type": "MakeItPixar", "inputs": {}}}', "Unknown node class 'MakeItPixar'"),
+    ('{"1": {"class_type": "MakeItPixar", "inputs": {}}}', "node MakeItPixar does not exist. Node ID '#1'"),
     ('{"1": {"class_type": "AnimStudio_SaveText", "inputs": {"text": ["7", 0], "filename_prefix": "x"}}}',
      "node 1 (AnimStudio_SaveText), input 'text': Linked node 7 does not exist"),
     ('{"1": {"class_type": "AnimStudio_SolidImage", "inputs": {"width": "wide", "height": 8, "top_color": "red",'

@@ -90,8 +90,10 @@ class FakeGPTSoVITS:
 
 
 @pytest.fixture
-def fake_server():
+def fake_server(monkeypatch):
     with FakeGPTSoVITS() as server:
+        # A graph may name only servers the settings allow (configs/net.py): this one is configured.
+        monkeypatch.setenv("ANIMATION_STUDIO__NETWORK__ALLOWED_URLS", f"[{server.url}]")
         yield server
 
 
@@ -132,9 +134,11 @@ def test_english_with_italian_accent_is_sent_as_english(fake_server, luca_clip):
         sovits.tts(fake_server.url, "Ciao", "it", str(luca_clip), "ciao", "en")
 
 
-def test_server_not_running_says_how_to_start_it(luca_clip):
+def test_server_not_running_says_how_to_start_it(luca_clip, monkeypatch):
+    url = _free_port_url()
+    monkeypatch.setenv("ANIMATION_STUDIO__NETWORK__ALLOWED_URLS", f"[{url}]")
     with pytest.raises(sovits.ServerUnavailable, match=r"python api_v2\.py -a 127\.0\.0\.1 -p 9880"):
-        CharacterVoice().run("Silence!", "determined", 0.8, "luca", "en", "gpt_sovits", 0, _free_port_url())
+        CharacterVoice().run("Silence!", "determined", 0.8, "luca", "en", "gpt_sovits", 0, url)
 
 
 def test_error_json_and_garbage_audio_are_clear_messages(fake_server, luca_clip):
