@@ -185,9 +185,12 @@ def run(args) -> int:
                     + (f" --out {args.out}" if args.out else ""), 130)
     except Exception as exc:  # noqa: BLE001 - the checkpoint keeps the finished steps
         return fail(f"{type(exc).__name__}: {exc} (finished steps are saved; retry with --resume {run_id})", EXIT_FAILED)
-    record = run_record(state, {"llm": llm_desc, "engine": args.engine, "llm_calls": llm.log, "tokens": llm.tokens})
+    usage = llm_usage(backend, llm_desc, llm.log)
+    record = run_record(state, {"llm": usage, "engine": args.engine, "llm_calls": llm.log, "tokens": llm.tokens})
     path = _write_record(run_dir, record)
     status = state.get("status")
+    if backend is not None and not usage["used"]:
+        _say(f"[{run_id}] llm: {llm_desc} was configured but NOT used ({usage['why']}); the plan is the parser's alone")
     for f in state.get("files", []):
         print(f)
     _say(f"run record: {path}")
@@ -199,3 +202,20 @@ def run(args) -> int:
     if status in ("refused", "invalid", "unavailable"):
         return fail(f"{status}: {state.get('message', '')}", EXIT_INVALID)
     return fail(f"{status}: {state.get('message', '')}", EXIT_FAILED)
+
+
+def llm_usage(backend, described: str, calls: list[dict]) -> dict:
+    """run.json's `llm`: whether the configured LLM planned anything (at least one usable answer) and, if not,
+    why, as a short excerpt of the first failure (what a server says is never copied whole)."""
+    from ...configs.net import excerpt
+
+    if backend is None:
+        return {"configured": described, "used": False, "why": "no LLM configured: the parser plans alone"}
+    answered = [c for c in calls if isinstance(c.get("data"), dict)]
+    failed = [c for c in calls if c.get("error") or c.get("rejected")]
+    usage = {"configured": described, "used": bool(answered), "calls": len(calls), "answered": len(answered),
+             "failed": len(failed)}
+    if not answered:
+        first = failed[0] if failed else {}
+        usage["why"] = excerpt(first.get("error") or first.get("rejected") or "the LLM was never asked")
+    return usage
