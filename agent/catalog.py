@@ -59,9 +59,6 @@ class NodeSpec:
     # model lists are the capturing machine's, so there an empty list means "unknown", not "nothing allowed".
     options_known: bool = True
 
-    def widget_inputs(self) -> list[InputSpec]:
-        return [spec for spec in self.inputs.values() if spec.is_widget]
-
     def input(self, name: str) -> InputSpec | None:
         return self.inputs.get(name)
 
@@ -187,11 +184,6 @@ class Catalog:
 
     def merged(self, other: "Catalog") -> "Catalog":
         return Catalog({**self.specs, **other.specs}, {**self.classes, **other.classes}, f"{self.source}+{other.source}")
-
-    def restricted(self, allowed: Iterable[str]) -> "Catalog":
-        allowed = set(allowed)
-        return Catalog({k: v for k, v in self.specs.items() if k in allowed},
-                       {k: v for k, v in self.classes.items() if k in allowed}, self.source)
 
     def to_object_info(self) -> dict:
         return {name: spec.raw for name, spec in self.specs.items()}
