@@ -51,9 +51,10 @@ def test_a_director_cli_run_is_listed_and_its_report_fetched(studio_dirs, capsys
     """`animation-studio direct` writes <output>/<run-id>/run.json; the runs routes find it there."""
     from animation_studio.agent.cli import main
 
-    assert main(["direct", "Luca running, excited, sunny Italian seaside", "--llm", "none", "--no-memory"]) == 0
+    intent = "make a 3-second title card that says 'Ciao Portorosso'"
+    assert main(["direct", intent, "--llm", "none", "--no-memory"]) == 0
     status, body = routes.runs()
-    (run,) = [r for r in body["runs"] if r["intent"] == "Luca running, excited, sunny Italian seaside"]
+    (run,) = [r for r in body["runs"] if r["intent"] == intent]
     assert status == 200 and run["status"] == "approved" and run["iterations"] >= 1
     status, report = routes.run_report(run["run_id"])
     assert status == 200 and report["final_graph"] and report["files"]

@@ -769,7 +769,9 @@ def postconditions(ops: list[Op], facts: dict | None = None) -> list[dict]:
         kind = OUTPUT_KIND[fmt]
         checks.append({"check": "exists", "op": len(ops) - 1, "hard": True, "expect": {"kind": kind}})
         checks.append({"check": "format", "op": len(ops) - 1, "hard": True, "expect": {"format": fmt}})
-        checks.append({"check": "not_placeholder", "op": len(ops) - 1, "hard": True, "expect": {}})
+        if facts.get("video") or facts.get("image") or kind != "video":
+            # A title card asked for with no picture under it is the requested card, not a placeholder.
+            checks.append({"check": "not_placeholder", "op": len(ops) - 1, "hard": True, "expect": {}})
         if kind == "video" and duration is not None and duration_op is not None:
             ramp = any(o.op == "speed_ramp" for o in ops)
             tolerance = max(0.15, 0.04 * duration) + (RAMP_S * 4 if ramp else 0.0)
