@@ -7,8 +7,7 @@ parody workflow needs no downloads and no licensed music.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+from ..configs import paths
 from . import bridge
 from . import video_io as vio
 from .video_io import VIDEO_TYPE
@@ -24,14 +23,17 @@ def _np():
 
 # ================================================================ plain functions
 def match(a, rate_a: int, b, rate_b: int):
-    """Bring two tracks to one sample rate (the higher) and one channel count (the larger)."""
-    np = _np()
+    """Bring two tracks to one sample rate (the higher) and one channel layout.
+
+    Equal layouts stay as they are; mono and stereo meet in stereo; tracks of
+    different surround layouts meet in a stereo downmix (vio.to_channels), so
+    no channel is dropped or lands in the wrong speaker.
+    """
     rate = max(rate_a, rate_b)
     a = vio.resample(a, rate_a, rate)
     b = vio.resample(b, rate_b, rate)
-    channels = max(a.shape[0], b.shape[0])
-    a = np.repeat(a, channels, 0)[:channels] if a.shape[0] < channels else a
-    b = np.repeat(b, channels, 0)[:channels] if b.shape[0] < channels else b
+    if a.shape[0] != b.shape[0]:
+        a, b = vio.to_channels(a, 2), vio.to_channels(b, 2)
     return a, b, rate
 
 
@@ -302,8 +304,9 @@ class SaveAudio:
                           "format": (["wav", "mp3", "flac", "ogg"],)})
 
     def run(self, audio, filename_prefix, format):
-        prefix = Path(filename_prefix)
-        path = bridge.unique_output_path(prefix.name, f".{format}", prefix.parent.as_posix().strip("./"))
+        if format not in ("wav", "mp3", "flac", "ogg"):
+            raise ValueError(f"SaveAudio: input 'format' must be wav, mp3, flac or ogg; got {format!r}.")
+        path = paths.save_path(bridge.output_directory(), filename_prefix, f".{format}", node="SaveAudio")
         try:
             vio.write_audio(audio, path)  # replaces only the empty name reservation
         except BaseException:

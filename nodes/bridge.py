@@ -159,16 +159,9 @@ def find_model(kind: str, name: str) -> Path:
 
 def safe_input_path(name: str) -> Path:
     """Resolve a user-given file name inside the input folder; anything outside is refused."""
-    base = input_directory().resolve()
-    if not name:
-        raise ValueError("No file name given.")
-    path = Path(name)
-    path = (path if path.is_absolute() else base / path).resolve()
-    if path != base and base not in path.parents:
-        raise PermissionError(f"File {name!r} is outside the input folder {base}; only files inside it can be read.")
-    if not path.is_file():
-        raise FileNotFoundError(f"File {name!r} not found in the input folder {base}.")
-    return path
+    from ..configs.paths import resolve_inside  # the pack's one path guard
+
+    return resolve_inside(input_directory(), name, what="input")
 
 
 def unique_output_path(stem: str, suffix: str, subfolder: str = "") -> Path:
@@ -180,9 +173,10 @@ def unique_output_path(stem: str, suffix: str, subfolder: str = "") -> Path:
     while True:
         path = folder / f"{stem}_{counter:05d}{suffix}"
         try:
-            # O_EXCL reserves the name atomically, so parallel runs never collide.
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.close(fd)
+            # O_EXCL reserves the name atomically, so parallel runs never collide; 0644, no symlink followed.
+            from ..configs.paths import open_exclusive
+
+            os.close(open_exclusive(path))
             return path
         except FileExistsError:
             counter += 1

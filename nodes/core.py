@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from . import bridge
+from ..configs import paths
 
 CATEGORY = "Animation Studio/core"
 
@@ -31,17 +32,51 @@ def numpy_to_image(arr):
     return torch.from_numpy(np.ascontiguousarray(arr.astype(np.float32)))
 
 
-def save_image_batch(images, prefix: str, subfolder: str = "") -> list[dict]:
+def save_image_batch(images, filename_prefix: str, node: str = "SaveImage") -> list[dict]:
+    """One PNG per image in the output folder: reserved names, written through a random .part file."""
     from PIL import Image
 
+    folder, stem = paths.save_prefix(bridge.output_directory(), filename_prefix, node=node)
     entries = []
     for frame in image_to_numpy(images):
-        path = bridge.unique_output_path(prefix, ".png", subfolder)
-        tmp = path.with_suffix(".png.part")
-        Image.fromarray(frame).save(tmp, format="PNG")
-        tmp.replace(path)
+        path = paths.reserve_new(folder, stem, ".png")
+        try:
+            write_reserved(path, lambda fh: Image.fromarray(frame).save(fh, format="PNG"))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         entries.append(bridge.ui_file_entry(path))
     return entries
+
+
+def write_reserved(path: Path, write) -> None:
+    """Fill a reserved output name: `write(binary file)` into a random .part sibling, then rename over the name."""
+    part = paths.temp_sibling(path)
+    try:
+        with open(part, "wb") as fh:
+            write(fh)
+        paths.replace_reserved(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def pil_to_rgba(img) -> "np.ndarray":
+    """float32 [H,W,4] in 0..1 for any PIL mode, scaled by the mode's own range.
+
+    16- and 32-bit grey ("I;16", "I") are divided by 65535 rather than clipped
+    at 255 (PIL's convert("RGBA") would turn a 16-bit PNG almost white);
+    float images ("F") are taken as 0..1; palette (with its transparency),
+    LA, 1-bit, CMYK and the rest go through PIL's own conversion to RGBA.
+    """
+    import numpy as np
+
+    if img.mode.startswith("I") or img.mode == "F":
+        grey = np.asarray(img, dtype=np.float32)
+        if img.mode != "F":
+            grey = grey / 65535.0
+        grey = np.clip(np.nan_to_num(grey), 0.0, 1.0)
+        return np.dstack([grey, grey, grey, np.ones_like(grey)])
+    return np.asarray(img.convert("RGBA"), dtype=np.float32) / 255.0
 
 
 class Text:
@@ -100,9 +135,12 @@ class SaveText:
                              "filename_prefix": ("STRING", {"default": "animation_studio/text"})}}
 
     def run(self, text, filename_prefix):
-        prefix = Path(filename_prefix)
-        path = bridge.unique_output_path(prefix.name, ".txt", prefix.parent.as_posix().strip("./"))
-        path.write_text(text, encoding="utf-8")
+        path = paths.save_path(bridge.output_directory(), filename_prefix, ".txt", node="SaveText")
+        try:
+            write_reserved(path, lambda fh: fh.write(str(text).encode("utf-8")))
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
         return {"ui": {"text": [text], "files": [bridge.ui_file_entry(path)]}}
 
 
@@ -134,9 +172,9 @@ class LoadImage:
             img.load()
         except Exception as exc:  # noqa: BLE001 - PIL raises many types for bad files
             raise ValueError(f"Cannot read image {image!r}: {exc}") from None
-        rgba = np.asarray(img.convert("RGBA"))
+        rgba = pil_to_rgba(img)
         torch = bridge.require("torch", "image")
-        mask = 1.0 - torch.from_numpy(rgba[..., 3].astype(np.float32) / 255.0)[None]
+        mask = 1.0 - torch.from_numpy(np.ascontiguousarray(rgba[..., 3]))[None]
         return (numpy_to_image(rgba[..., :3]), mask)
 
 
@@ -153,8 +191,7 @@ class SaveImage:
                              "filename_prefix": ("STRING", {"default": "animation_studio/image"})}}
 
     def run(self, images, filename_prefix):
-        prefix = Path(filename_prefix)
-        return {"ui": {"images": save_image_batch(images, prefix.name, prefix.parent.as_posix().strip("./"))}}
+        return {"ui": {"images": save_image_batch(images, filename_prefix)}}
 
 
 class SolidImage:

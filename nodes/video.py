@@ -20,6 +20,7 @@ import math
 import shutil
 from pathlib import Path
 
+from ..configs import paths
 from . import bridge
 from . import video_io as vio
 from .video_io import SCENE_LIST_TYPE, VIDEO_TYPE, VideoFile
@@ -79,7 +80,7 @@ def load_video(name: str, start_frame: int = 0, frame_count: int = 0, stride: in
     too_big = max_size and max(video.width, video.height) > max_size
     odd = video.width % 2 or video.height % 2
     if start_frame == 0 and end == video.frame_count and stride == 1 and not too_big and not odd \
-            and not video.variable_rate and Path(path).suffix.lower() == ".mp4":
+            and not video.variable_rate and not video.missing_frames and Path(path).suffix.lower() == ".mp4":
         return video
     return transcode(video, start_frame, end, stride, max_size or None, stem=Path(name).stem)
 
@@ -96,13 +97,22 @@ def _is_h264_mp4(path) -> bool:
 def save_video(video: VideoFile, filename_prefix: str, fmt: str = "mp4", with_audio: bool = True,
                audio: dict | None = None) -> Path:
     """Write the clip into the output folder (never overwriting); copies the file when nothing changes."""
-    codec = {"mp4": "h264", "webm": "vp9", "gif": "gif"}[fmt]
-    prefix = Path(filename_prefix)
-    out = bridge.unique_output_path(prefix.name, vio.CODECS[codec]["suffix"], prefix.parent.as_posix().strip("./"))
-    if codec == "h264" and audio is None and (with_audio or not video.has_audio) and _is_h264_mp4(video.path):
-        part = out.with_name(f".{out.name}.part")
-        shutil.copyfile(video.path, part)
-        part.replace(out)
+    codec = {"mp4": "h264", "webm": "vp9", "gif": "gif"}.get(fmt)
+    if codec is None:
+        raise ValueError(f"SaveVideo: input 'format' must be mp4, webm or gif; got {fmt!r}.")
+    out = paths.save_path(bridge.output_directory(), filename_prefix, vio.CODECS[codec]["suffix"], node="SaveVideo")
+    if codec == "h264" and audio is None and (with_audio or not video.has_audio) and not video.missing_frames \
+            and _is_h264_mp4(video.path):
+        part = paths.temp_sibling(out)
+        try:
+            with open(video.path, "rb") as src, open(part, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            paths.replace_reserved(part, out)
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+        finally:
+            part.unlink(missing_ok=True)
         return out
     sound = None
     if with_audio:

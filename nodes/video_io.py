@@ -15,14 +15,16 @@ chunks of `chunk` frames, never as a whole float32 clip.
 """
 from __future__ import annotations
 
-import os
-import tempfile
+import logging
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from ..configs import paths
 from . import bridge
+
+log = logging.getLogger(__name__)
 
 VIDEO_TYPE = "STUDIO_VIDEO"
 SCENE_LIST_TYPE = "SCENE_LIST"
@@ -33,13 +35,15 @@ CODECS = {
     "vp9": {"encoder": "libvpx-vp9", "suffix": ".webm", "pix_fmt": "yuv420p", "audio": "libopus"},
     "gif": {"encoder": "gif", "suffix": ".gif", "pix_fmt": "pal8", "audio": None},
 }
-# Audio file formats: suffix -> (encoder, container format, sample rates the encoder accepts or None for any).
+# Audio file formats: suffix -> (encoder, container format, sample rates the encoder accepts or None for any,
+# the most channels written as they are; more are downmixed to stereo).
 AUDIO_FORMATS = {
-    ".wav": ("pcm_s16le", "wav", None),
-    ".flac": ("flac", "flac", None),
-    ".mp3": ("libmp3lame", "mp3", (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)),
-    ".ogg": ("libopus", "ogg", (48000,)),
+    ".wav": ("pcm_s16le", "wav", None, 8),
+    ".flac": ("flac", "flac", None, 8),
+    ".mp3": ("libmp3lame", "mp3", (48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000), 2),
+    ".ogg": ("libopus", "ogg", (48000,), 2),
 }
+MAX_CHANNELS = 8  # mono .. 7.1
 
 
 def _av():
@@ -60,6 +64,7 @@ class VideoFile:
     audio_sample_rate: int | None = None
     audio_channels: int | None = None
     variable_rate: bool = False  # the source was VFR; frames are served at `fps` regardless
+    missing_frames: int = 0  # frames the header promises but a truncated file does not hold
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -123,6 +128,15 @@ def probe(path) -> VideoFile:
             frames = int(round(duration * fps))
         if not frames:
             raise ValueError(f"{name!r} has a video stream with zero frames.")
+        missing = 0
+        if _looks_truncated(container, path, frames / fps):
+            present = _count_present(container, vs, fps)
+            if not present:
+                raise ValueError(f"{name!r} is truncated: none of its {frames} frames is in the file.")
+            missing, frames = max(0, frames - present), min(frames, present)
+            if missing:
+                log.warning("%s is truncated: %d of %d frames are in the file; %d are lost (not filled in).",
+                            name, frames, frames + missing, missing)
         width, height = vs.codec_context.width, vs.codec_context.height
         if not width or not height:
             raise ValueError(f"{name!r} has a video stream with no picture size (corrupt header).")
@@ -138,7 +152,63 @@ def probe(path) -> VideoFile:
             audio_sample_rate=int(aud.sample_rate) if aud is not None else None,
             audio_channels=int(aud.channels) if aud is not None else None,
             variable_rate=variable,
+            missing_frames=missing,
         )
+
+
+def _looks_truncated(container, path, duration: float) -> bool:
+    """The streams' own bit rates (from an MP4/MOV index) promise more bytes than the file has."""
+    promised = sum(int(s.bit_rate or 0) for s in container.streams) * duration / 8
+    return promised > 0 and Path(path).stat().st_size < 0.95 * promised
+
+
+def _count_present(container, stream, fps: Fraction) -> int:
+    """Frames 0..k-1 whose packets are all in the file (demuxed, not decoded): k is the first missing slot.
+
+    With B-frames a cut can keep a later picture and lose an earlier one; counting
+    the unbroken run from the start keeps a gap from being filled with a repeat.
+    """
+    av = _av()
+    slots = set()
+    start = stream.start_time or 0
+    try:
+        container.seek(0)
+        for pkt in container.demux(stream):
+            if pkt.size and pkt.pts is not None:
+                slots.add(int(round(float((pkt.pts - start) * stream.time_base * fps))))
+    except av.FFmpegError:
+        pass
+    count = 0
+    while count in slots:
+        count += 1
+    return count
+
+
+# Codecs FFmpeg uses to "play" text files (ANSI art, tty): such files are not media to a user.
+_TEXT_CODECS = {"ansi", "bintext", "xbin", "idf", "tty"}
+
+
+def media_kind(path) -> str | None:
+    """'image', 'video' or 'audio' when the file's content decodes as one (its name does not count); else None."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as img:
+            img.verify()
+        return "image"
+    except Exception:  # noqa: BLE001 - PIL raises many types for non-images
+        pass
+    av = _av()
+    try:
+        with av.open(str(path)) as container:
+            stream = (container.streams.video or container.streams.audio or [None])[0]
+            if stream is None or stream.codec_context.name in _TEXT_CODECS:
+                return None
+            for _ in container.decode(stream):
+                return "video" if stream.type == "video" else "audio"
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError):
+        return None
+    return None
 
 
 # ---------------------------------------------------------------- decoding
@@ -190,19 +260,27 @@ def iter_pictures(video: VideoFile, start: int = 0, end: int | None = None, stri
                 if nxt < len(wanted) and wanted[nxt] == idx:
                     yield frame
                     nxt += 1
-                last = frame
+                last, last_idx = frame, idx
                 if nxt >= len(wanted):
                     break
         except av.FFmpegError as exc:
             if last is None:
                 raise ValueError(f"Cannot decode {Path(video.path).name!r}: {exc}") from None
-            # A truncated tail: keep what decoded; the last picture fills the rest below.
+            damaged = exc  # a damaged tail: keep what decoded, invent nothing after it
+        else:
+            damaged = None
         if last is None:
             raise ValueError(f"No frame of {Path(video.path).name!r} could be decoded.")
-        # The last picture holds until the promised frame count (its display time, or a truncated tail).
-        while nxt < len(wanted):
+        # The last picture holds for its own display time (a VFR tail), plus one slot of rounding; never more.
+        held = max(1, int(round(float((last.duration or 0) * vs.time_base) * float(fps))))
+        end_slot = last_idx + held + (0 if damaged else 1)
+        while nxt < len(wanted) and wanted[nxt] < end_slot:
             yield last
             nxt += 1
+        if nxt < len(wanted):
+            log.warning("%s: decoded %d of %d requested frames%s; the %d missing are not filled in.",
+                        Path(video.path).name, nxt, len(wanted), f" ({damaged})" if damaged else "",
+                        len(wanted) - nxt)
 
 
 def iter_frames(video: VideoFile, start: int = 0, end: int | None = None, stride: int = 1,
@@ -328,34 +406,88 @@ def numpy_to_audio(wave, sample_rate: int) -> dict:
         return {"waveform": wave[None], "sample_rate": int(sample_rate)}
 
 
-def _layout(channels: int) -> str:
-    return {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
+def channel_layout(channels: int, what: str = "audio") -> str:
+    """FFmpeg's default layout name for a channel count (mono, stereo, 2.1, 4.0, 5.0, 5.1, 6.1, 7.1)."""
+    if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
+        raise ValueError(f"The {what} has {channels} channels; mono to 7.1 (1 to {MAX_CHANNELS} channels) "
+                         f"is supported.")
+    return _av().AudioLayout(f"{channels}c").name
+
+
+# ITU-R BS.775 downmix to stereo, per channel name: centre and surrounds at -3 dB into L and R, a back centre
+# at -6 dB into each, the LFE dropped (as consumer decoders do: it is a bass extension, not content).
+_STEREO_GAINS = {"FL": (1.0, 0.0), "FR": (0.0, 1.0), "FC": (0.7071, 0.7071), "LFE": (0.0, 0.0),
+                 "BL": (0.7071, 0.0), "BR": (0.0, 0.7071), "SL": (0.7071, 0.0), "SR": (0.0, 0.7071),
+                 "BC": (0.5, 0.5), "FLC": (0.7071, 0.0), "FRC": (0.0, 0.7071)}
+
+
+def downmix_matrix(channels: int) -> "np.ndarray":
+    """[2, C] matrix from the default layout of `channels` to stereo (see _STEREO_GAINS)."""
+    import numpy as np
+
+    if channels == 1:
+        return np.ones((2, 1), np.float32)
+    names = [c.name for c in _av().AudioLayout(channel_layout(channels)).channels]
+    return np.array([_STEREO_GAINS.get(n, (0.5, 0.5)) for n in names], np.float32).T
+
+
+def to_channels(wave, channels: int) -> "np.ndarray":
+    """float32 [C,T] as mono or stereo (downmixed by downmix_matrix) or unchanged when it already fits.
+
+    Mono is the mean of the stereo downmix. A downmix that would clip is
+    scaled down as a whole (one gain for the track, no limiter pumping).
+    """
+    import numpy as np
+
+    have = wave.shape[0]
+    if have == channels or (channels > 2 and have <= channels):
+        return wave
+    if channels not in (1, 2):
+        raise ValueError(f"Cannot remix {have} channels to {channels}; only to mono or stereo.")
+    stereo = downmix_matrix(have) @ wave if have != 2 else wave
+    out = stereo.mean(axis=0, keepdims=True) if channels == 1 else stereo
+    peak = float(np.abs(out).max()) if out.size else 0.0
+    if peak > 1.0 and have > 2:
+        out = out / peak
+    return np.ascontiguousarray(out, dtype=np.float32)
 
 
 def _audio_frames(wave, sample_rate: int, frame_size: int = 4096):
-    """float32 [C,T] -> PyAV fltp AudioFrames."""
+    """float32 [C,T] -> packed `flt` AudioFrames.
+
+    Packed, not planar: PyAV 18 mishandles 8 planes (from_ndarray raises,
+    to_ndarray after a resample to 7.1 planar crashed the process).
+    """
     import numpy as np
 
     av = _av()
-    layout = _layout(wave.shape[0])
+    layout = channel_layout(wave.shape[0])
     for i in range(0, wave.shape[1], frame_size):
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave[:, i:i + frame_size]), format="fltp", layout=layout)
+        packed = np.ascontiguousarray(wave[:, i:i + frame_size].T, dtype=np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(packed, format="flt", layout=layout)
         frame.sample_rate = sample_rate
         frame.pts = i
         yield frame
 
 
 def _frames_to_numpy(frames, channels: int):
+    """Packed `flt` frames -> float32 [C,T]."""
     import numpy as np
 
-    parts = [f.to_ndarray() for f in frames]
+    parts = [f.to_ndarray().reshape(-1, channels).T for f in frames]
     if not parts:
         return np.zeros((channels, 0), np.float32)
-    return np.concatenate(parts, axis=1).astype(np.float32)
+    return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
 
 
 def decode_audio(path, sample_rate: int | None = None) -> tuple["np.ndarray", int]:
-    """Every audio sample of a file as float32 [C,T] (optionally resampled); ValueError when there is none."""
+    """Every audio sample of a file as float32 [C,T] in the default order of its channel count.
+
+    Optionally resampled; ValueError when there is none, or for more than 7.1.
+    A source layout with another order (5.1(side), quad...) is remapped to the
+    default one by FFmpeg's rematrixing, so downmixes see FL FR FC LFE... where
+    they expect them.
+    """
     av = _av()
     name = Path(path).name
     with _open(path, "audio") as container:
@@ -363,8 +495,10 @@ def decode_audio(path, sample_rate: int | None = None) -> tuple["np.ndarray", in
             raise ValueError(f"{name!r} has no audio stream.")
         stream = container.streams.audio[0]
         channels = stream.channels or 1
+        source = stream.layout.name if stream.layout is not None else "unknown"
+        layout = channel_layout(channels, f"audio of {name!r} (layout {source})")
         rate = int(sample_rate or stream.sample_rate)
-        resampler = av.AudioResampler(format="fltp", layout=_layout(channels), rate=rate)
+        resampler = av.AudioResampler(format="flt", layout=layout, rate=rate)
         out = []
         try:
             for frame in container.decode(stream):
@@ -372,6 +506,8 @@ def decode_audio(path, sample_rate: int | None = None) -> tuple["np.ndarray", in
         except av.FFmpegError as exc:
             if not out:
                 raise ValueError(f"Cannot decode audio of {name!r}: {exc}") from None
+            log.warning("Audio of %s is damaged after %.2f s (%s); the rest is dropped.", name,
+                        sum(f.samples for f in out) / rate, exc)
         out.extend(resampler.resample(None))
         return _frames_to_numpy(out, channels), rate
 
@@ -388,9 +524,11 @@ def filter_audio(wave, sample_rate: int, chain: list[tuple[str, str]], out_rate:
     av = _av()
     graph = av.filter.Graph()
     channels = wave.shape[0]
-    node = graph.add_abuffer(format="fltp", sample_rate=sample_rate, layout=_layout(channels),
+    layout = channel_layout(channels)
+    node = graph.add_abuffer(format="flt", sample_rate=sample_rate, layout=layout,
                              time_base=Fraction(1, sample_rate))
-    for name, args in chain + [("aformat", f"sample_fmts=fltp:sample_rates={out_rate or sample_rate}")]:
+    aformat = f"sample_fmts=flt:sample_rates={out_rate or sample_rate}:channel_layouts={layout}"
+    for name, args in chain + [("aformat", aformat)]:
         nxt = graph.add(name, args)
         node.link_to(nxt)
         node = nxt
@@ -446,15 +584,9 @@ def resample(wave, rate: int, new_rate: int):
 
 # ---------------------------------------------------------------- writing
 def _reserve_check(path: Path) -> None:
-    # unique_output_path reserves a name with an empty file; anything with content is never replaced.
-    if path.exists() and path.stat().st_size > 0:
+    # A save reserves its name with an empty file; anything else there (content, a symlink) is never replaced.
+    if path.is_symlink() or (path.exists() and path.stat().st_size > 0):
         raise FileExistsError(f"{path} already exists; it is never overwritten.")
-
-
-def _part_path(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent)
-    os.close(fd)
-    return Path(name)
 
 
 def write_audio(audio, path) -> Path:
@@ -466,18 +598,19 @@ def write_audio(audio, path) -> Path:
         raise ValueError(f"Unsupported audio format {suffix!r}; use one of {', '.join(AUDIO_FORMATS)}.")
     _reserve_check(path)
     wave, rate = audio_to_numpy(audio) if isinstance(audio, dict) else audio
-    encoder, fmt, rates = AUDIO_FORMATS[suffix]
+    channel_layout(wave.shape[0])
+    encoder, fmt, rates, max_channels = AUDIO_FORMATS[suffix]
+    if wave.shape[0] > max_channels:
+        wave = to_channels(wave, 2)  # MP3/Opus here: a proper downmix, never the first two channels
     if rates and rate not in rates:
         target = min(rates, key=lambda r: (r < rate, abs(r - rate)))
         wave, rate = resample(wave, rate, target), target
-    if wave.shape[0] > 2 and suffix in (".mp3",):
-        wave = wave[:2]
-    part = _part_path(path)
+    part = paths.temp_sibling(path)
     try:
         with av.open(str(part), "w", format=fmt) as container:
-            stream = container.add_stream(encoder, rate=rate, layout=_layout(wave.shape[0]))
+            stream = container.add_stream(encoder, rate=rate, layout=channel_layout(wave.shape[0]))
             _encode_audio(container, stream, wave, rate)
-        part.replace(path)
+        paths.replace_reserved(part, path)
     finally:
         part.unlink(missing_ok=True)
     return path
@@ -558,10 +691,11 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
     wave = sr = None
     if audio is not None and spec["audio"]:
         wave, sr = audio_to_numpy(audio) if isinstance(audio, dict) else audio
-        wave = wave[:2]  # AAC/Opus in these containers: mono or stereo
+        channel_layout(wave.shape[0])
+        wave = to_channels(wave, 2) if wave.shape[0] > 2 else wave  # video sound: mono or stereo, downmixed
         if spec["audio"] == "libopus" and sr != 48000:
             wave, sr = resample(wave, sr, 48000), 48000
-    part = _part_path(path)
+    part = paths.temp_sibling(path)
     n = 0
     try:
         with av.open(str(part), "w", format=spec["suffix"].lstrip(".")) as container:
@@ -576,7 +710,7 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
                 if vstream is None:
                     vstream = _add_video_stream(container, spec, codec, rate, shape[1], shape[0], crf, preset)
                     if wave is not None:
-                        astream = container.add_stream(spec["audio"], rate=sr, layout=_layout(wave.shape[0]))
+                        astream = container.add_stream(spec["audio"], rate=sr, layout=channel_layout(wave.shape[0]))
                         aenc = _AudioEncoder(container, astream, wave, sr)
                 elif shape != (vstream.height, vstream.width):
                     raise ValueError(f"All frames must have one size; got {shape} after "
@@ -602,7 +736,7 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
                 # Exactly frames/fps seconds of sound: trimmed or padded, never drifting.
                 aenc.encode_until(int(round(n * sr / rate)))
                 aenc.finish()
-        part.replace(path)
+        paths.replace_reserved(part, path)
     finally:
         part.unlink(missing_ok=True)
     return probe(path)
@@ -669,8 +803,6 @@ def _add_video_stream(container, spec, codec, rate, width, height, crf, preset):
 
 def temp_video_path(stem: str, codec: str = "h264") -> Path:
     """A fresh path in the temp folder for an intermediate video (nodes pass files, not frames)."""
-    folder = bridge.temp_directory() / "animation_studio_video"
+    folder = paths.safe_join(bridge.temp_directory(), "animation_studio_video", what="temp folder")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f"{stem}_", suffix=CODECS[codec]["suffix"], dir=folder)
-    os.close(fd)
-    return Path(name)
+    return paths.register_temp(paths.new_random_file(folder, f"{paths.clean_stem(stem)}_", CODECS[codec]["suffix"]))

@@ -12,6 +12,7 @@ import json
 from .. import bridge
 from .asr import TranscribeSpeech
 from .emotion import EMOTIONS
+from .lipsync import LipSyncVideo
 from .text import LANGUAGES
 
 CATEGORY = "Animation Studio/voice"
@@ -287,5 +288,6 @@ _NODES = {
     "VoiceQualityCheck": (VoiceQualityCheck, "Voice Quality Check"),
     "LipSync": (LipSync, "Lip Sync"),
     "TranscribeSpeech": (TranscribeSpeech, "Transcribe Speech"),
+    "LipSyncVideo": (LipSyncVideo, "Lip Sync (streamed video)"),
 }
 NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = bridge.node_mappings(_NODES)

@@ -22,8 +22,16 @@ def to_audio(samples, sample_rate: int) -> dict:
     return {"waveform": torch.from_numpy(arr), "sample_rate": int(sample_rate)}
 
 
+def to_mono(wave_ct):
+    """float32 [C,T] -> mono [T]: stereo averaged, 3..8 channels through the ITU downmix (centre kept, LFE dropped)."""
+    from ..video_io import channel_layout, to_channels
+
+    channel_layout(int(wave_ct.shape[0]))  # more than 7.1 is refused with a clear error
+    return to_channels(wave_ct, 1)[0]
+
+
 def from_audio(audio: dict, name: str = "audio"):
-    """ComfyUI AUDIO -> (mono float32 numpy [T], sample_rate); the first batch item, channels averaged."""
+    """ComfyUI AUDIO -> (mono float32 numpy [T], sample_rate); the first batch item, downmixed by to_mono."""
     import numpy as np
 
     if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
@@ -36,7 +44,7 @@ def from_audio(audio: dict, name: str = "audio"):
         arr = arr[None]
     if arr.shape[-1] == 0:
         raise ValueError(f"Input '{name}' holds no samples.")
-    return arr[0].mean(axis=0).astype(np.float32), int(audio["sample_rate"])
+    return to_mono(np.ascontiguousarray(arr[0], np.float32)).astype(np.float32), int(audio["sample_rate"])
 
 
 def read_wav_bytes(data: bytes, what: str = "audio"):
@@ -49,16 +57,18 @@ def read_wav_bytes(data: bytes, what: str = "audio"):
     except Exception as exc:  # noqa: BLE001 - libsndfile reports bad data with many types
         head = data[:60].decode("utf-8", "replace")
         raise ValueError(f"The {what} is not readable audio ({exc}); it starts with {head!r}.") from None
-    return samples.mean(axis=1).astype(np.float32), int(rate)
+    return to_mono(np.ascontiguousarray(samples.T)).astype(np.float32), int(rate)
 
 
 def read_audio_file(path: Path):
     sf = bridge.require("soundfile", "voice")
+    import numpy as np
+
     try:
         samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"Cannot read audio file {path}: {exc}") from None
-    return samples.mean(axis=1), int(rate)
+    return to_mono(np.ascontiguousarray(samples.T)), int(rate)
 
 
 def check_samples(samples, sample_rate: int, what: str, min_seconds: float = 0.05) -> None:

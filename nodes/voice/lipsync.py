@@ -120,13 +120,20 @@ def draw_mouth(frame: np.ndarray, box, openness: float) -> np.ndarray:
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def lip_sync(frames: np.ndarray, samples: np.ndarray, rate: int, fps: float, method: str = "auto",
-             mouth_box: str = "", checkpoint: str = "") -> tuple[np.ndarray, dict]:
-    """frames uint8 [B,H,W,3] (looped to the audio length) -> (uint8 [N,H,W,3], report)."""
+def plan_lip_sync(frames: np.ndarray, samples: np.ndarray, rate: int, fps: float, method: str = "auto",
+                  mouth_box: str = "", checkpoint: str = "", chunk: int = 16):
+    """(report, iterator of uint8 [n,H,W,3] chunks): the lip-synced frames for the whole audio, made chunk by chunk.
+
+    frames is the source batch, looped to the audio's length by index (never
+    copied N times); only one chunk of output exists at a time, so memory does
+    not grow with the audio's length when the chunks go straight to a video.
+    """
     if frames.ndim != 4 or frames.shape[0] == 0:
         raise ValueError("Input 'image' must be an IMAGE batch with at least one frame.")
     if not 1.0 <= fps <= 120.0:
         raise ValueError(f"Input 'fps' must be between 1 and 120, got {fps}.")
+    if method not in ("auto", "wav2lip", "energy"):
+        raise ValueError(f"Unknown lip-sync method {method!r}; choose auto, wav2lip or energy.")
     duration = samples.size / rate
     n = max(1, int(math.ceil(duration * fps)))
     h, w = frames.shape[1:3]
@@ -139,7 +146,6 @@ def lip_sync(frames: np.ndarray, samples: np.ndarray, rate: int, fps: float, met
             raise ValueError(f"No mouth position: {why}. Give the mouth box as 'x,y,w,h' in input 'mouth_box'.")
         report["mouth_source"] = why
     report["mouth_box"] = [int(v) for v in box]
-    looped = frames[np.arange(n) % frames.shape[0]]
     progress = bridge.ProgressBar(n, "lip sync")
     use_wav2lip = method == "wav2lip"
     if method == "auto":
@@ -155,14 +161,68 @@ def lip_sync(frames: np.ndarray, samples: np.ndarray, rate: int, fps: float, met
 
         face = face_box_from_mouth(box, w, h)
         report.update(method="wav2lip", face_box=list(face))
-        return wav2lip.run(looped, [face] * n, samples, rate, fps, checkpoint, progress=progress), report
-    if method not in ("auto", "energy"):
-        raise ValueError(f"Unknown lip-sync method {method!r}; choose auto, wav2lip or energy.")
+        return report, wav2lip.iter_run(frames, n, face, samples, rate, fps, checkpoint, batch=chunk,
+                                        progress=progress)
     opening = openness_per_frame(samples, rate, fps, n)
-    out = np.empty_like(looped)
-    for i in range(n):
-        out[i] = draw_mouth(looped[i], box, float(opening[i]))
-        progress.update(1)
     report.update(method="energy", mean_openness=round(float(opening.mean()), 4),
                   max_openness=round(float(opening.max()), 4))
-    return out, report
+
+    def chunks():
+        for start in range(0, n, chunk):
+            idx = range(start, min(n, start + chunk))
+            out = np.stack([draw_mouth(frames[i % frames.shape[0]], box, float(opening[i])) for i in idx])
+            progress.update(len(idx))
+            yield out
+
+    return report, chunks()
+
+
+def lip_sync(frames: np.ndarray, samples: np.ndarray, rate: int, fps: float, method: str = "auto",
+             mouth_box: str = "", checkpoint: str = "") -> tuple[np.ndarray, dict]:
+    """frames uint8 [B,H,W,3] (looped to the audio length) -> (uint8 [N,H,W,3], report); for short clips.
+
+    Every frame is held in memory here; `lip_sync_video` streams to a file instead.
+    """
+    report, chunks = plan_lip_sync(frames, samples, rate, fps, method, mouth_box, checkpoint)
+    return np.concatenate(list(chunks)), report
+
+
+def lip_sync_video(frames: np.ndarray, audio: dict, fps: float, method: str = "auto", mouth_box: str = "",
+                   checkpoint: str = ""):
+    """(STUDIO_VIDEO with the speech muxed in, report): frames encoded chunk by chunk as they are made."""
+    from .. import video_io as vio
+    from .audio import from_audio
+
+    samples, rate = from_audio(audio)
+    report, chunks = plan_lip_sync(frames, samples, rate, fps, method, mouth_box, checkpoint)
+    video = vio.write_video(chunks, fps, vio.temp_video_path("lipsync"), audio=audio)
+    report["video_frames"] = video.frame_count
+    return video, report
+
+
+class LipSyncVideo:
+    CATEGORY = "Animation Studio/voice"
+    RETURN_TYPES = ("STUDIO_VIDEO", "STRING")
+    RETURN_NAMES = ("video", "report")
+    FUNCTION = "run"
+    DESCRIPTION = ("Lip Sync streamed to a video file with the speech as its sound: frames are encoded as they are "
+                   "made, so memory stays flat however long the speech (Lip Sync's IMAGE output holds every frame).")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "image": ("IMAGE",),
+            "audio": ("AUDIO",),
+            "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 120.0, "step": 1.0}),
+            "method": (["auto", "wav2lip", "energy"], {"default": "auto"}),
+            "mouth_box": ("STRING", {"default": "", "tooltip": "x,y,w,h (pixels or 0-1); empty = face landmarks"}),
+            "checkpoint": ("STRING", {"default": "", "tooltip": "file in models/wav2lip; empty = first found"}),
+        }}
+
+    def run(self, image, audio, fps, method, mouth_box, checkpoint):
+        import json
+
+        from ..core import image_to_numpy
+
+        video, report = lip_sync_video(image_to_numpy(image), audio, fps, method, mouth_box, checkpoint)
+        return (video, json.dumps(report))

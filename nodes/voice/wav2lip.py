@@ -129,44 +129,47 @@ def mel_spectrogram(samples: np.ndarray, rate: int) -> np.ndarray:
     return np.clip(8.0 * ((db + 100.0) / 100.0) - 4.0, -4.0, 4.0).astype(np.float32)
 
 
-def mel_windows(mel: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-    """One 80x16 mel window per video frame: [n, 1, 80, 16]."""
+def mel_windows(mel: np.ndarray, n_frames: int, fps: float, first: int = 0) -> np.ndarray:
+    """One 80x16 mel window per video frame first..first+n_frames-1: [n, 1, 80, 16]."""
     out = np.zeros((n_frames, 1, 80, MEL_STEP), np.float32)
-    for i in range(n_frames):
-        start = int(i * 80.0 / fps)
+    for k in range(n_frames):
+        start = int((first + k) * 80.0 / fps)
         window = mel[:, start:start + MEL_STEP]
         if window.shape[1] < MEL_STEP:
             window = mel[:, -MEL_STEP:] if mel.shape[1] >= MEL_STEP else np.pad(window, ((0, 0), (0, MEL_STEP - window.shape[1])))
-        out[i, 0] = window
+        out[k, 0] = window
     return out
 
 
-def run(frames: np.ndarray, face_boxes: list, samples: np.ndarray, rate: int, fps: float, checkpoint: str = "",
-        batch: int = 16, progress=None) -> np.ndarray:
-    """frames uint8 [N,H,W,3] (one per output frame) and face boxes (x0, y0, x1, y1) -> lip-synced frames."""
+def iter_run(frames: np.ndarray, n_frames: int, face_box, samples: np.ndarray, rate: int, fps: float,
+             checkpoint: str = "", batch: int = 16, progress=None):
+    """Lip-synced uint8 [n,H,W,3] chunks of `batch` frames for n_frames output frames.
+
+    frames is the source batch [B,H,W,3], looped by index; face_box is (x0, y0, x1, y1). Only one
+    chunk (and its mel windows) exists at a time, so memory does not grow with the audio's length.
+    """
     from PIL import Image
 
     torch = bridge.require("torch", "voice")
     model = load_model(str(checkpoint_path(checkpoint)))
-    windows = mel_windows(mel_spectrogram(samples, rate), len(frames), fps)
-    out = frames.copy()
-    for start in range(0, len(frames), batch):
-        idx = range(start, min(start + batch, len(frames)))
+    mel = mel_spectrogram(samples, rate)
+    x0, y0, x1, y1 = face_box
+    for start in range(0, n_frames, batch):
+        idx = range(start, min(start + batch, n_frames))
+        out = np.stack([frames[i % len(frames)] for i in idx])
         crops = []
-        for i in idx:
-            x0, y0, x1, y1 = face_boxes[i]
-            crops.append(np.asarray(Image.fromarray(frames[i][y0:y1, x0:x1]).resize((FACE_SIZE, FACE_SIZE),
+        for k in range(len(idx)):
+            crops.append(np.asarray(Image.fromarray(out[k][y0:y1, x0:x1]).resize((FACE_SIZE, FACE_SIZE),
                                                                                     Image.BICUBIC), np.float32) / 255.0)
         faces = np.stack(crops)
         masked = faces.copy()
         masked[:, FACE_SIZE // 2:] = 0.0  # the network paints the lower half from the audio
         face_in = torch.from_numpy(np.concatenate([masked, faces], axis=3).transpose(0, 3, 1, 2).copy())
         with torch.inference_mode():
-            pred = model(torch.from_numpy(windows[start:start + len(idx)]), face_in)
+            pred = model(torch.from_numpy(mel_windows(mel, len(idx), fps, start)), face_in)
         pred = (pred.numpy().transpose(0, 2, 3, 1) * 255.0).clip(0, 255).astype(np.uint8)
-        for j, i in enumerate(idx):
-            x0, y0, x1, y1 = face_boxes[i]
-            out[i, y0:y1, x0:x1] = np.asarray(Image.fromarray(pred[j]).resize((x1 - x0, y1 - y0), Image.BICUBIC))
+        for k in range(len(idx)):
+            out[k, y0:y1, x0:x1] = np.asarray(Image.fromarray(pred[k]).resize((x1 - x0, y1 - y0), Image.BICUBIC))
         if progress is not None:
             progress.update(len(idx))
-    return out
+        yield out
