@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 import logging
 
+from .tooltips import add_tooltips
+
 log = logging.getLogger("animation_studio")
 
 PACKAGE = "comfyui-animation-studio"
@@ -58,6 +60,8 @@ def load_families(families: dict[str, str | None]) -> None:
         for key in module.NODE_CLASS_MAPPINGS:
             if key in NODE_CLASS_MAPPINGS:
                 raise RuntimeError(f"Node class {key!r} is defined by two families")
+        for key, node_cls in module.NODE_CLASS_MAPPINGS.items():
+            add_tooltips(key, node_cls)
         NODE_CLASS_MAPPINGS.update(module.NODE_CLASS_MAPPINGS)
         NODE_DISPLAY_NAME_MAPPINGS.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
 

@@ -244,3 +244,44 @@ def test_the_catalog_reads_the_pack_without_its_entry_module():
     imported = imported_pack_modules(ROOT / "agent" / "catalog.py")
     assert ("nodes",) in imported
     assert all(module[:1] in (("agent",), ("nodes",), ("configs",)) for module in imported), imported
+
+
+# ---------------------------------------------------------------- how the nodes look in ComfyUI
+def test_every_input_of_every_node_has_a_tooltip():
+    import animation_studio as pack
+
+    missing = []
+    for key, cls in pack.NODE_CLASS_MAPPINGS.items():
+        types = cls.INPUT_TYPES()
+        for section in ("required", "optional"):
+            for name, spec in (types.get(section) or {}).items():
+                options = spec[1] if len(spec) > 1 else {}
+                if not (isinstance(options.get("tooltip"), str) and len(options["tooltip"]) >= 8):
+                    missing.append(f"{key}.{name}")
+    assert not missing, f"{len(missing)} inputs without a tooltip (add one to nodes/tooltips.py): {missing}"
+
+
+def test_a_node_s_own_tooltip_wins_over_the_table():
+    from animation_studio.nodes.tooltips import add_tooltips
+
+    class Probe:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"video": ("STUDIO_VIDEO", {"tooltip": "mine"}), "fps": ("FLOAT", {"default": 1.0})},
+                    "optional": {"audio": ("AUDIO",)}}
+
+    add_tooltips("AnimStudio_Probe", Probe)
+    add_tooltips("AnimStudio_Probe", Probe)  # once only
+    types = Probe.INPUT_TYPES()
+    assert types["required"]["video"][1]["tooltip"] == "mine"
+    assert types["required"]["fps"][1] == {"default": 1.0, "tooltip": "Frames per second."}
+    assert types["optional"]["audio"][0] == "AUDIO" and types["optional"]["audio"][1]["tooltip"]
+
+
+def test_every_node_has_a_category_and_a_display_name_under_animation_studio():
+    import animation_studio as pack
+
+    for key, cls in pack.NODE_CLASS_MAPPINGS.items():
+        assert getattr(cls, "CATEGORY", "").startswith("Animation Studio"), (key, getattr(cls, "CATEGORY", None))
+        name = pack.NODE_DISPLAY_NAME_MAPPINGS.get(key, "")
+        assert name and not name.startswith("AnimStudio_") and "_" not in name, (key, name)
