@@ -140,11 +140,12 @@ def _pictures(path: Path, count: int = 4, max_size: int | None = 512) -> list[np
 
 
 def _edit(pc: dict, reason: str, params: dict | None = None, multiply: dict | None = None,
-          add: dict | None = None) -> dict:
-    """An edit for the operation the post-condition belongs to: new values when its params are known."""
+          add: dict | None = None) -> dict | None:
+    """An edit of the operation the post-condition belongs to, with new values when its params are known;
+    None when it would change nothing (the loop then stops instead of repeating the same run)."""
     target = {"op_index": pc["op"]} if isinstance(pc.get("op"), int) else {"op": pc.get("op")}
     current = pc.get("params") or {}
-    new = dict(params or {})
+    new = {k: v for k, v in (params or {}).items() if current.get(k) != v}
     for name, factor in (multiply or {}).items():
         if isinstance(current.get(name), (int, float)):
             new[name] = round(float(current[name]) * factor, 4)
@@ -155,6 +156,8 @@ def _edit(pc: dict, reason: str, params: dict | None = None, multiply: dict | No
             new[name] = round(float(current[name]) + delta, 3)
         else:
             target.setdefault("add", {})[name] = round(delta, 3)
+    if not (new or target.get("multiply") or target.get("add")):
+        return None
     if new:
         target["params"] = new
     target["reason"] = reason
@@ -200,17 +203,19 @@ def _media_seconds(path: Path) -> float:
     return _probe(path).duration
 
 
-def _length_edit(pc: dict, measured_s: float, expected_s: float) -> dict:
-    """Too long or too short: a speed that would have landed on the target, or a trim end that does."""
-    current = pc.get("params") or {}
-    if "speed" in current or pc.get("op") in ("retime", "speed_ramp"):
-        return _edit(pc, f"the result lasts {measured_s:.2f} s instead of {expected_s:.2f} s",
-                     multiply={"speed": measured_s / expected_s})
-    if "end" in current and "start" in current:
-        return _edit(pc, f"the result lasts {measured_s:.2f} s instead of {expected_s:.2f} s",
-                     params={"end": round(float(current["start"]) + expected_s, 3)})
-    return _edit(pc, f"the result lasts {measured_s:.2f} s instead of {expected_s:.2f} s",
-                 multiply={"speed": measured_s / expected_s})
+def _length_edit(pc: dict, measured_s: float, expected_s: float) -> dict | None:
+    """Too long or too short: the value of the operation that set the length which lands on the target."""
+    params = pc.get("params") or {}
+    reason = f"the result lasts {measured_s:.2f} s instead of {expected_s:.2f} s"
+    if "speed" in params:  # retime, speed_ramp: the speed that would have given the target
+        return _edit(pc, reason, multiply={"speed": measured_s / expected_s})
+    if "hold" in params:  # freeze
+        return _edit(pc, reason, params={"hold": round(max(0.1, params["hold"] + expected_s - measured_s), 3)})
+    if "start" in params and "end" in params:  # trim
+        return _edit(pc, reason, params={"end": round(float(params["start"]) + expected_s, 3)})
+    if "seconds" in params:  # title card
+        return _edit(pc, reason, params={"seconds": round(expected_s, 3)})
+    return None
 
 
 def check_duration(pc, expect, outputs, inputs):
@@ -248,12 +253,18 @@ def check_audio_present(pc, expect, outputs, inputs):
     try:
         wave, rate = vio.decode_audio(path)
     except ValueError:
-        return False, {"has_audio": False}, f"{path.name} has no sound track.", _edit(
-            pc, "the result has no sound: mux the audio in", params={})
+        return False, {"has_audio": False}, f"{path.name} has no sound track.", None
     level = _rms_dbfs(wave)
     ok = level >= floor
     words = f"{path.name} has sound at {level:.1f} dBFS RMS (at least {floor:.0f} dBFS asked)."
-    edit = None if ok else _edit(pc, f"the sound is {floor - level:.1f} dB too quiet", add={"level_db": floor - level + 3})
+    edit = None
+    if not ok:
+        params = pc.get("params") or {}
+        reason = f"the sound is {floor - level:.1f} dB too quiet"
+        if isinstance(params.get("level_db"), (int, float)):  # music: raise the bed
+            edit = _edit(pc, reason, params={"level_db": round(min(6.0, params["level_db"] + floor - level + 3), 1)})
+        elif "emotion" in params:  # a voice line: say it with more energy
+            edit = _edit(pc, reason + ": a louder delivery", params={"emotion": "excited"})
     return ok, {"has_audio": True, "rms_dbfs": round(level, 2), "seconds": round(wave.shape[1] / rate, 3)}, words, edit
 
 
@@ -261,8 +272,7 @@ def check_audio_sync(pc, expect, outputs, inputs):
     path = _pick(pc, outputs, ("video",))
     v = _probe(path)
     if not v.has_audio:
-        return False, {"has_audio": False}, f"{path.name} has no sound to be in sync with.", _edit(
-            pc, "the result has no sound: mux the audio in", params={})
+        return False, {"has_audio": False}, f"{path.name} has no sound to be in sync with.", None
     wave, rate = _audio_of(path)
     audio_s = wave.shape[1] / rate
     offset = abs(audio_s - v.duration)
@@ -270,8 +280,8 @@ def check_audio_sync(pc, expect, outputs, inputs):
     ok = offset <= limit
     words = (f"sound lasts {audio_s:.2f} s and picture {v.duration:.2f} s: {offset:.3f} s apart "
              f"(at most {limit:.2f} s).")
-    edit = None if ok else _edit(pc, "sound and picture differ in length: stretch the sound with the picture",
-                                 params={"audio_mode": "stretch"})
+    # No operation parameter changes how a track is fitted to the picture: a mismatch is a tool fault.
+    edit = None
     return ok, {"video_s": round(v.duration, 3), "audio_s": round(audio_s, 3), "offset_s": round(offset, 3)}, words, edit
 
 
@@ -285,8 +295,7 @@ def check_image_size(pc, expect, outputs, inputs):
     want = (int(expect["width"]), int(expect["height"]))
     ok = (w, h) == want
     words = f"{path.name} is {w}x{h}; the plan asks for {want[0]}x{want[1]}."
-    edit = None if ok else _edit(pc, "wrong picture size", params={"width": want[0], "height": want[1]})
-    return ok, {"width": w, "height": h}, words, edit
+    return ok, {"width": w, "height": h}, words, None  # no operation parameter sets the picture size
 
 
 # Container names PyAV reports for each export format.
@@ -410,8 +419,7 @@ def _audio_placeholder(pc, path: Path):
     measured = {"rms_dbfs": round(level, 2), "tonality": round(tone, 4), "seconds": round(wave.shape[1] / rate, 3)}
     if level < SILENT_DBFS or tone > PLACEHOLDER_MIN_TONALITY:
         what = "silence" if level < SILENT_DBFS else f"a steady test tone ({tone:.0%} of its energy at one pitch)"
-        return False, measured, f"{path.name} is {what}, not the asked-for sound.", _edit(
-            pc, "the sound is a placeholder: the voice or music tool did not run", params={})
+        return False, measured, f"{path.name} is {what}, not the asked-for sound.", None
     return True, measured, f"{path.name} is real sound ({level:.1f} dBFS, tonality {tone:.2f}), not a tone.", None
 
 
@@ -427,8 +435,7 @@ def check_not_placeholder(pc, expect, outputs, inputs):
     if card:
         words = (f"{path.name} looks like a placeholder card (gradient/mood card or animatic): only "
                  f"{detail:.0%} of it has detail and {fit:.0%} is explained by a one-colour-per-row gradient.")
-        return False, measured, words, _edit(pc, "a placeholder is not the asked-for result: the real tool "
-                                                 "(model, source clip) is missing", params={})
+        return False, measured, words, None  # no parameter brings a missing model or source back
     return True, measured, f"{path.name} has real picture detail ({detail:.0%} of it), not a card.", None
 
 
@@ -450,8 +457,7 @@ def check_image_content(pc, expect, outputs, inputs):
         words = (f"{path.name} has natural picture structure (neighbour correlation {m['neighbour_correlation']:.2f}, "
                  f"spectral slope {m['spectral_slope']:.2f}).")
     ok = not (flat or noise)
-    return ok, m, words, None if ok else _edit(pc, "the image has no real content: render it again with another "
-                                                   "seed", add={"seed": 1})
+    return ok, m, words, None  # the image op has no seed to change: a rerun would give the same picture
 
 
 # ---------------------------------------------------------------- burned-in text (OCR)
@@ -567,8 +573,10 @@ def check_caption_ocr(pc, expect, outputs, inputs):
     ok = found["match"] >= OCR_MIN_MATCH
     words = (f"OCR ({language}) read {found['read']!r} in the {found['band'] or 'caption'} band of {path.name}: "
              f"{found['match']:.0%} of {text!r} (at least {OCR_MIN_MATCH:.0%} needed).")
-    edit = None if ok else _edit(pc, "the caption does not read back: burn it again, larger and boxed",
-                                 params={"text": text, "position": position or "bottom"})
+    size = (pc.get("params") or {}).get("size")
+    edit = None
+    if not ok and isinstance(size, (int, float)) and size < 3.0:
+        edit = _edit(pc, "the caption does not read back: burn it larger", params={"size": round(min(3.0, size * 1.4), 2)})
     return ok, found, words, edit
 
 
@@ -594,9 +602,9 @@ def check_speech(pc, expect, outputs, inputs):
         return True, measured, words, None
     if level < -30:
         return False, measured, words, _edit(pc, f"the line is quiet ({level:.0f} dBFS): say it louder",
-                                             add={"level_db": 6.0})
+                                             params={"emotion": "excited"})
     return False, measured, words, _edit(pc, "the words heard are not the line: speak it again, calmer and clearer",
-                                         params={"line": text, "emotion": "neutral"})
+                                         params={"emotion": "neutral"})
 
 
 # ---------------------------------------------------------------- scenes
@@ -717,6 +725,7 @@ def check_exaggeration(pc, expect, outputs, inputs):
     edit = None
     if not ok:
         new = min(EXAGGERATION_MAX_FACTOR, factor * factor / max(achieved, 0.5))
+        pc = {**pc, "params": {"factor": factor, **(pc.get("params") or {})}}
         edit = _edit(pc, f"the expression moved {achieved:.2f}x, not {factor:.2f}x: push harder",
                      params={"factor": round(new, 2)})
     return ok, measured, words, edit
@@ -738,8 +747,7 @@ def check_dataset_subject(pc, expect, outputs, inputs):
                 "captions_naming_subject": round(share, 3)}
     words = (f"the dataset {path.name} has {len(images)} images for {sorted(named) or 'no named subject'}; "
              f"{share:.0%} of its captions name {subject!r}.")
-    return ok, measured, words, None if ok else _edit(pc, f"the dataset is not of {subject!r}",
-                                                      params={"subject": subject})
+    return ok, measured, words, None  # the subject was asked for already: a rerun would not change it
 
 
 CHECKS = {
