@@ -25,7 +25,7 @@ INPUT_KINDS = {"image": (".png", ".jpg", ".jpeg", ".webp", ".bmp"),
                "video": (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif"),
                "audio": (".wav", ".mp3", ".flac", ".ogg", ".m4a")}
 # Parser refusals an LLM may not overrule: safety and emptiness are decided by the words alone.
-FINAL_REFUSALS = ("empty", "injection", "path", "too_long", "missing_input")
+FINAL_REFUSALS = ("empty", "injection", "path", "too_long", "missing_input", "nonsense")
 
 
 class InputError(ValueError):
@@ -101,7 +101,7 @@ def plan(intent: str, kinds: dict, character: str, llm, facts: dict) -> tuple[li
         parser_ops, parser_notes = parse_intent(intent, kinds, character)
         notes += parser_notes
     except IntentError as exc:
-        if llm is None or exc.reason in FINAL_REFUSALS:
+        if getattr(llm, "backend", llm) is None or exc.reason in FINAL_REFUSALS:  # no LLM: the refusal stands
             raise
         parser_ops = None
         notes.append(f"parser: {exc}")
