@@ -17,7 +17,7 @@ try:  # custom HTTP routes exist only when ComfyUI's server is running (register
     from .agent import routes as _agent_routes
     from .nodes import routes as _routes
 
-    _routes.register(_agent_routes.ROUTES)
+    _routes.register(_agent_routes.ROUTES, _agent_routes.POST_ROUTES)
 except Exception as _exc:  # noqa: BLE001 - routes are an extra; the nodes must still load
     import logging
 

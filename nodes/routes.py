@@ -156,9 +156,13 @@ def run_report(run_id: str) -> tuple[int, dict]:
     return 404, {"error": f"no run {run_id!r}"}
 
 
-def register(extra_routes: dict[str, object] | None = None) -> bool:
-    """Add the pack's GET routes (and `extra_routes`: path under PREFIX -> function returning (status, payload))
-    to ComfyUI's server; False outside a running server or when already done."""
+MAX_BODY_BYTES = 2_000_000  # a POSTed graph; larger bodies are refused before they are parsed
+
+
+def register(extra_routes: dict[str, object] | None = None, extra_post_routes: dict[str, object] | None = None) -> bool:
+    """Add the pack's GET routes to ComfyUI's server, with `extra_routes` (path under PREFIX -> function()
+    returning (status, payload)) and `extra_post_routes` (path -> function(json_body) returning the same);
+    False outside a running server or when already done."""
     global _registered
     routes = bridge.prompt_server_routes()
     if routes is None or _registered:
@@ -195,6 +199,8 @@ def register(extra_routes: dict[str, object] | None = None) -> bool:
 
     for path, handler in (extra_routes or {}).items():
         routes.get(f"{PREFIX}{path}")(_plain_route(handler, respond))
+    for path, handler in (extra_post_routes or {}).items():
+        routes.post(f"{PREFIX}{path}")(_json_route(handler, respond))
 
     _registered = True
     return True
@@ -203,5 +209,18 @@ def register(extra_routes: dict[str, object] | None = None) -> bool:
 def _plain_route(handler, respond):
     async def route(request):
         return respond(handler())
+
+    return route
+
+
+def _json_route(handler, respond):
+    async def route(request):
+        if (request.content_length or 0) > MAX_BODY_BYTES:
+            return respond((413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"}))
+        try:
+            body = await request.json()
+        except ValueError:
+            return respond((400, {"error": "the body is not JSON"}))
+        return respond(handler(body))
 
     return route

@@ -1,5 +1,6 @@
 """The pack's HTTP routes as plain functions: validated input, nothing outside the pack's folders."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -96,8 +97,8 @@ def test_registered_routes_answer_over_http_with_the_agent_routes(monkeypatch):
     table = web.RouteTableDef()
     monkeypatch.setattr(bridge, "prompt_server_routes", lambda: table)
     monkeypatch.setattr(routes, "_registered", False)
-    assert routes.register(agent_routes.ROUTES) is True
-    assert routes.register(agent_routes.ROUTES) is False  # once only
+    assert routes.register(agent_routes.ROUTES, agent_routes.POST_ROUTES) is True
+    assert routes.register(agent_routes.ROUTES, agent_routes.POST_ROUTES) is False  # once only
 
     async def fetch_all():
         app = web.Application()
@@ -108,6 +109,12 @@ def test_registered_routes_answer_over_http_with_the_agent_routes(monkeypatch):
                          "/animation_studio/workflows/title_card?kind=api", "/animation_studio/workflows/..%2fx"):
                 response = await client.get(path)
                 answers[path.split("?")[0]] = (response.status, await response.json())
+            graph = json.loads((WORKFLOWS / "api" / "title_card.api.json").read_text())
+            for name, body in (("layout", {"graph": graph}), ("layout_bad", {"graph": []})):
+                response = await client.post("/animation_studio/layout", json=body)
+                answers[name] = (response.status, await response.json())
+            response = await client.post("/animation_studio/layout", data=b"{not json")
+            answers["layout_not_json"] = (response.status, await response.json())
             return answers
 
     answers = asyncio.run(fetch_all())
@@ -116,3 +123,44 @@ def test_registered_routes_answer_over_http_with_the_agent_routes(monkeypatch):
     assert answers["/animation_studio/health"][0] == 200
     assert answers["/animation_studio/workflows/title_card"][1]["2"]["class_type"] == "AnimStudio_SaveImage"
     assert answers["/animation_studio/workflows/..%2fx"][0] in (400, 404)
+    assert answers["layout"][0] == 200 and len(answers["layout"][1]["workflow"]["nodes"]) == 4
+    assert answers["layout_bad"][0] == 400 and answers["layout_not_json"][0] == 400
+
+
+WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+
+
+def test_layout_puts_a_graph_in_readable_columns_that_convert_back():
+    """The Director panel's "Load graph on canvas": an API graph (core and pack nodes) -> a UI workflow."""
+    from animation_studio.agent import routes as agent_routes
+    from animation_studio.agent.catalog import pack_catalog
+    from animation_studio.agent.convert import offline_catalog, ui_to_api
+
+    for name in ("parody_video", "character_image_native"):
+        graph = json.loads((WORKFLOWS / "api" / f"{name}.api.json").read_text())
+        status, body = agent_routes.layout({"graph": graph})
+        assert status == 200, body
+        workflow = body["workflow"]
+        def strip(g):
+            return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in g.items()}
+
+        assert strip(ui_to_api(workflow, offline_catalog(pack_catalog()))) == strip(graph)
+        boxes = [(n["pos"][0], n["pos"][1], n["pos"][0] + n["size"][0], n["pos"][1] + n["size"][1])
+                 for n in workflow["nodes"]]
+        overlaps = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                    if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+        assert not overlaps, overlaps
+        links = {n["id"]: n for n in workflow["nodes"]}
+        assert all(links[src]["pos"][0] < links[dst]["pos"][0] for _, src, _, dst, _, _ in workflow["links"])
+
+
+@pytest.mark.parametrize("body, words", [
+    (None, "expected"), ({"graph": {}}, "expected"), ({"graph": {"1": {"class_type": "rm -rf"}}}, "unknown class_type"),
+    ({"graph": {"1": {"class_type": "AnimStudio_SaveText", "inputs": {"text": ["9", 0]}}}}, "missing node"),
+    ({"graph": {str(i): {"class_type": "AnimStudio_Text", "inputs": {}} for i in range(501)}}, "at most 500"),
+])
+def test_layout_refuses_what_is_not_a_graph(body, words):
+    from animation_studio.agent import routes as agent_routes
+
+    status, answer = agent_routes.layout(body)
+    assert status == 400 and words in answer["error"]
