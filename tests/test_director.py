@@ -121,6 +121,9 @@ def test_postconditions_follow_the_plan():
     assert ocr["expect"]["text"] == "Ciao" and ocr["expect"]["start"] is None  # retimed afterwards: words only
     trimmed = postconditions([make("trim", start=0.0, end=2.0), make("retime", speed=0.5)], facts)
     assert next(c for c in trimmed if c["check"] == "duration")["expect"]["seconds"] == pytest.approx(4.0)
+    card = postconditions([make("title", text="Ciao", seconds=2.0)], {})
+    assert next(c for c in card if c["check"] == "duration")["expect"]["seconds"] == 2.0
+    assert "not_placeholder" not in {c["check"] for c in card}  # the card is what was asked for
     voice = postconditions([make("voice", line="Ciao Alberto", language="it")], {})
     assert next(c for c in voice if c["check"] == "speech")["expect"] == {"text": "Ciao Alberto", "language": "it",
                                                                          "max_wer": 0.35}

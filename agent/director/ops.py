@@ -758,8 +758,7 @@ def postconditions(ops: list[Op], facts: dict | None = None) -> list[dict]:
         for check in spec.postconditions(op.params, ctx):
             checks.append({**check, "op": i, "params": dict(op.params)})
         if op.op in ("title", "caption") and duration is None and not video:
-            duration = max(op.params.get("seconds", 0.0), op.params.get("end", 0.0) or 3.0) \
-                if op.op == "title" else max(op.params["end"], 3.0)
+            duration = op.params["seconds"] if op.op == "title" else max(op.params["end"], 3.0)
             duration_op = i
         before = duration
         duration = spec.duration(op.params, duration)
