@@ -180,7 +180,7 @@ def _convert(spec: InputSpec, name: str, value: Any) -> tuple[Any, dict | None]:
                 value = bool(value)
     except (TypeError, ValueError, OverflowError) as exc:
         return value, _err("invalid_input_type", f"Failed to convert an input value to a {kind} value",
-                           f"{name}, {_text(value, 120)}, {exc}", name, spec, value, exception_message=str(exc)[:200])
+                           f"{name}, {_text(value, 120)}, {_text(str(exc), 200)}", name, spec, value, exception_message=str(exc)[:200])
     return value, None
 
 
@@ -342,17 +342,13 @@ def validate_graph(graph: Any, catalog: Catalog, *, require_output: bool = True)
 
     cycle = find_cycle(graph)
     if cycle:
-        first = cycle[0]
         shown = " -> ".join(cycle[:CYCLE_SHOWN]) + (f" -> ... ({len(cycle) - 1} nodes)" if len(cycle) > CYCLE_SHOWN else "")
-        # ComfyUI recurses around the loop until Python's recursion limit and reports that on one node of
-        # it; here the cycle is named once, on its first node, with the same error type.
-        kind, message = (("exception_during_validation", "Exception when validating node") if first in outputs
-                         else ("exception_during_inner_validation", "Exception when validating inner node"))
-        result.node_errors[first] = {"errors": [_err(kind, message, f"dependency cycle: {shown}",
-                                                     cycle=cycle[:CYCLE_KEPT], cycle_length=len(cycle) - 1)],
-                                     "dependent_outputs": [], "class_type": graph[first]["class_type"]}
+        # ComfyUI 0.8.0 recurses around the loop until Python's recursion limit; the error it records is
+        # overwritten on the way back up, so it answers prompt_outputs_failed_validation with no node_errors.
+        # Same answer here, with the cycle named once in the details.
         result.error = {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
-                        "details": f"dependency cycle: {shown}", "extra_info": {}}
+                        "details": f"dependency cycle: {shown}",
+                        "extra_info": {"cycle": cycle[:CYCLE_KEPT], "cycle_length": len(cycle) - 1}}
         return result
 
     output_set = set(outputs)

@@ -32,8 +32,9 @@ def _caller(spec: str) -> LLMCaller:
     if spec == "none":
         return LLMCaller(None)
     if spec not in _BACKENDS:
-        from ..llm import make_backend
+        from ..llm import check_graph_spec, make_backend
 
+        check_graph_spec(spec)  # a graph may name only the LLM servers the settings allow
         _BACKENDS[spec] = make_backend(spec, role="creative_director")
     return LLMCaller(_BACKENDS[spec], memo=_LLM_MEMO)
 

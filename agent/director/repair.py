@@ -123,8 +123,7 @@ def _merge(ours: ValidationResult, theirs: dict) -> ValidationResult:
 def _validate(graph: dict, catalog: Catalog, extra: ExtraValidator | None, seen: list[str]) -> ValidationResult:
     result = validate_graph(graph, catalog)
     if extra is None or (result.error and result.error.get("type") in STRUCTURAL) or \
-            any("cycle" in (e.get("extra_info") or {})
-                for entry in result.node_errors.values() for e in entry["errors"]):
+            "cycle" in ((result.error or {}).get("extra_info") or {}):
         return result
     theirs = extra(copy.deepcopy(graph))
     if theirs:
