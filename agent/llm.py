@@ -720,6 +720,69 @@ def _load_llama(path: Path, n_ctx: int):
         return _LOCAL_MODELS[key]
 
 
+class _PrefixStates:
+    """The model's state after a few-shot prompt, kept on disk so the next process skips re-reading it.
+
+    The Director's planning prompt (catalogue + worked examples, ~1200 tokens) is the same for every
+    intent; reading it costs the 1.5B model tens of seconds on 2 cores, every CLI run. After the first
+    answer the llama.cpp state (its KV cache) is saved under a key of the model file, the context size,
+    the llama-cpp-python version and every message but the last; a later request with the same messages
+    loads it, and llama.cpp's own prefix matching then reads only the new request. numpy files, no pickle;
+    a file that does not load is deleted and the prompt is read as usual."""
+    KEEP = 6  # newest state files kept (one per model and prompt family)
+
+    def __init__(self, model_path: Path, n_ctx: int):
+        self.model_path, self.n_ctx = model_path, n_ctx
+
+    def path_for(self, messages: list[dict]) -> Path | None:
+        if len(messages) < 3:  # no stable prefix worth keeping
+            return None
+        import hashlib
+
+        import llama_cpp
+
+        key = json.dumps([self.model_path.name, self.model_path.stat().st_size, self.n_ctx, llama_cpp.__version__,
+                          messages[:-1]], sort_keys=True)
+        return local_models_folder() / ".states" / f"{self.model_path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+    @staticmethod
+    def load(llm, path: Path) -> bool:
+        import llama_cpp
+        import numpy as np
+
+        if not path.is_file():
+            return False
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                state = llama_cpp.LlamaState(input_ids=saved["input_ids"], scores=saved["scores"],
+                                             n_tokens=int(saved["n_tokens"]), llama_state=saved["state"].tobytes(),
+                                             llama_state_size=int(saved["state"].size), seed=int(saved["seed"]))
+            llm.load_state(state)
+            return True
+        except Exception:  # noqa: BLE001 - a stale or broken state is only a lost shortcut
+            path.unlink(missing_ok=True)
+            llm.reset()
+            return False
+
+    def save(self, llm, path: Path) -> None:
+        import numpy as np
+
+        state = llm.save_state()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            with partial.open("wb") as out:
+                # Only the last row of logits: load_state broadcasts it, the next request re-reads its last token.
+                np.savez(out, input_ids=state.input_ids[:state.n_tokens], scores=state.scores[-1:],
+                         n_tokens=state.n_tokens, state=np.frombuffer(state.llama_state, dtype=np.uint8),
+                         seed=state.seed)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        for old in sorted(path.parent.glob("*.npz"), key=lambda f: f.stat().st_mtime)[:-self.KEEP]:
+            old.unlink(missing_ok=True)
+
+
 class LocalBackend(_Backend):
     """A GGUF model run in-process by llama-cpp-python on the CPU (the offline default).
 
@@ -737,6 +800,7 @@ class LocalBackend(_Backend):
         super().__init__(model, retries=retries, default_timeout=default_timeout)
         self.n_ctx = n_ctx
         self._running = None  # the llama.cpp model while a request runs (cancel() reaches it)
+        self._states = _PrefixStates(self.path, n_ctx)
 
     def _complete(self, messages, *, schema, images, temperature, max_tokens, timeout) -> _Completion:
         llm = _load_llama(self.path, self.n_ctx)
@@ -744,6 +808,10 @@ class LocalBackend(_Backend):
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         with _LOCAL_LOCK:
+            state_file = self._states.path_for(messages)
+            if state_file is not None and getattr(llm, "prefix_state", None) != state_file:
+                # Another prompt family (or nothing yet) is in the KV cache: start from the saved prefix.
+                self._states.load(llm, state_file)
             _set_threads(llm, local_threads())
             llm.deadline = None if timeout is None else time.monotonic() + timeout
             llm.hit_deadline = False
@@ -759,6 +827,9 @@ class LocalBackend(_Backend):
                 self._running = None
             if llm.hit_deadline or result is None:
                 raise LLMTimeout(f"The local model '{self.model}' did not finish within the {timeout:g} s timeout.")
+            llm.prefix_state = state_file
+            if state_file is not None and not state_file.is_file():
+                self._states.save(llm, state_file)
         choice = result["choices"][0]
         usage = result.get("usage") or {}
         return _Completion(text=choice["message"].get("content") or "",

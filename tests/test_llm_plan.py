@@ -318,6 +318,30 @@ def test_local_means_the_best_installed_model():
         assert llm.best_local_model() == names[0]
 
 
+@pytest.mark.slow
+def test_the_planning_prompt_is_read_once_and_its_state_reused_from_disk(studio_dirs, monkeypatch):
+    """A new process (here: the model's memory wiped) loads the saved prompt state and answers the same."""
+    if importlib.util.find_spec("llama_cpp") is None or llm.LOCAL_MODEL_NAME not in llm.installed_local_models():
+        pytest.skip("llama_cpp or SmolLM2-135M is not installed: run `bash .ci/install.d/local-llm.sh`")
+    backend = llm.LocalBackend(llm.LOCAL_MODEL_NAME)
+    messages = llm_plan.build_messages("play the clip at half speed", CLIP)
+    first = backend.chat(messages, schema=llm_plan.answer_schema(), max_tokens=60)
+    (saved,) = (studio_dirs["models"] / "llm" / ".states").glob("*.npz")
+    loads = []
+    real_load = llm._PrefixStates.load
+    monkeypatch.setattr(llm._PrefixStates, "load", staticmethod(lambda m, path: loads.append(real_load(m, path))))
+    model = llm._LOCAL_MODELS[(str(backend.path), backend.n_ctx)]
+    model.reset()
+    model.prefix_state = None
+    again = backend.chat(messages, schema=llm_plan.answer_schema(), max_tokens=60)
+    assert loads == [True] and again.text == first.text
+    saved.write_bytes(b"not a state")  # a broken file is dropped, the prompt read as usual
+    model.reset()
+    model.prefix_state = None
+    assert backend.chat(messages, schema=llm_plan.answer_schema(), max_tokens=60).text == first.text
+    assert loads == [True, False] and saved.is_file()  # and saved anew
+
+
 # ---------------------------------------------------------------- the real Qwen2.5-Coder-0.5B
 def _qwen_05b() -> Path:
     if importlib.util.find_spec("llama_cpp") is None:
@@ -335,9 +359,8 @@ def test_the_real_05b_model_plans_a_simple_intent():
     assert path.stat().st_size == local_models.BY_NAME["qwen2.5-coder-0.5b"].size
     backend = llm.LocalBackend("qwen2.5-coder-0.5b")
     record = {}
-    got, notes = llm_plan.plan_with_llm("play the clip at half speed", CLIP, backend, None, deadline_s=600,
-                                        record=record)
-    assert got == make(("retime", {"speed": 0.5})), (notes, record["answers"])
+    got, notes = llm_plan.plan_with_llm("add some tense music", CLIP, backend, None, deadline_s=600, record=record)
+    assert got == make(("music", {"mood": "tense"})), (notes, record["answers"])
     assert record["source"] == "llm" and record["llm_seconds"] > 0
     # A deadline also stops a model still reading a long prompt; the model answers normally afterwards.
     started = time.monotonic()
