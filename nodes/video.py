@@ -554,7 +554,7 @@ def _track(video: VideoFile, channels: int = 2, rate: int = 48000):
     if not video.has_audio:
         return np.zeros((channels, n), np.float32)
     wave, _ = vio.decode_audio(video.path, sample_rate=rate)
-    wave = np.repeat(wave, channels, 0)[:channels] if wave.shape[0] < channels else wave[:channels]
+    wave = vio.to_channels(wave, channels)  # a downmix: the first two of 5.1 would drop the centre (the voice)
     return vio.fit_length(wave, n)
 
 

@@ -332,6 +332,9 @@ def audio_child(folder: str) -> None:
         wave, r = vio.decode_audio(slow.path)
         # Stretched twice as long at the same pitch: the tones are still there.
         emit(n, "SlowMotion", channels_out=wave.shape[0], tones=tones(wave, r, n))
+        joined = V.concatenate(clip, clip, "cut", 0.0)
+        wave, r = vio.decode_audio(joined.path)
+        emit(n, "ConcatVideo", channels_out=wave.shape[0], tones=tones(wave, r, n))
         (loaded_video, _, _) = V.LoadVideo().run(f"s{n}.mp4", 0, 0, 1, 32)  # max_size: re-encoded
         entry = V.SaveVideo().run(loaded_video, f"ch/v{n}", "webm", True)["ui"]["videos"][0]
         wave, r = decoded(entry)
@@ -348,7 +351,7 @@ def audio_child(folder: str) -> None:
 
 
 AUDIO_PATHS = ["LoadAudio", "SaveAudio.wav", "SaveAudio.flac", "SaveAudio.mp3", "SaveAudio.ogg", "MixAudio",
-               "voice.from_audio", "SlowMotion", "LoadVideo->SaveVideo.webm"]
+               "voice.from_audio", "SlowMotion", "ConcatVideo", "LoadVideo->SaveVideo.webm"]
 
 
 @pytest.fixture(scope="module")
@@ -379,8 +382,8 @@ def test_every_audio_path_takes_1_to_8_channels(audio_results, channels, path):
         return
     keeps = path in ("SaveAudio.wav", "SaveAudio.flac") or (path == "MixAudio" and channels == 1)
     expected_out = channels if keeps else (1 if path == "voice.from_audio" else min(channels, 2))
-    if path == "MixAudio" and channels > 1:
-        expected_out = 2  # a mono voice meets the track in stereo
+    if path == "ConcatVideo" or (path == "MixAudio" and channels > 1):
+        expected_out = 2  # a mono voice meets the track in stereo; joined clips are cut in stereo
     assert item["channels_out"] == expected_out
     names = _channel_names(channels)
     for k, name in enumerate(names):
