@@ -164,7 +164,20 @@ class Catalog:
 
     @classmethod
     def from_object_info(cls, object_info: dict, source: str = "object_info") -> "Catalog":
-        return cls({name: spec_from_info(name, info) for name, info in object_info.items()}, source=source)
+        """Parse an /object_info answer; ValueError naming the first entry that is not a node schema
+        (a server's answer is untrusted: never an AttributeError from deep inside)."""
+        if not isinstance(object_info, dict):
+            raise ValueError(f"{source}: /object_info is a {type(object_info).__name__}, not an object of node schemas")
+        specs = {}
+        for name, info in object_info.items():
+            try:
+                if not isinstance(info, dict):
+                    raise TypeError(f"a {type(info).__name__}")
+                specs[name] = spec_from_info(name, info)
+            except (AttributeError, TypeError, ValueError, IndexError, KeyError) as exc:
+                raise ValueError(f"{source}: /object_info entry {str(name)[:80]!r} is not a node schema "
+                                 f"({str(exc)[:120]})") from None
+        return cls(specs, source=source)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "Catalog":

@@ -22,6 +22,8 @@ from .catalog import Catalog
 from .engine import EventHook, RunResult
 from .validate import ValidationResult, validate_graph
 
+# How much of a server's error text is kept (characters per text, last traceback frames).
+TEXT_KEPT, FRAMES_KEPT = 300, 8
 # ServerError kinds after which the same prompt may run on another server.
 RETRYABLE = {"server_unreachable", "server_timeout", "server_died"}
 
@@ -180,6 +182,8 @@ class ServerEngine:
                     break
                 except ServerError as exc:
                     errors.append(str(exc))
+                except ValueError as exc:  # an answer that is JSON but not ComfyUI's node schemas
+                    errors.append(f"ComfyUI server {server.url}: {exc}")
             else:
                 raise ServerError("; ".join(errors), "server_unreachable")
         return self._catalog
@@ -396,11 +400,13 @@ class ServerEngine:
                 result.cached.extend(data.get("nodes", []))
             elif kind == "execution_error":
                 result.status = "error"
-                result.error = {"type": "execution_error", **data,
-                                "message": data.get("exception_message", ""), "traceback": data.get("traceback")}
+                result.error = {"type": "execution_error", **_bounded_error(data),
+                                "message": net.excerpt(data.get("exception_message", ""), TEXT_KEPT),
+                                "traceback": [net.excerpt(line, TEXT_KEPT) for line in (data.get("traceback") or [])
+                                              if isinstance(line, str)][-FRAMES_KEPT:]}
             elif kind == "execution_interrupted":
                 result.status = "interrupted"
-                result.error = {"type": "execution_interrupted", **data, "message": "interrupted"}
+                result.error = {"type": "execution_interrupted", **_bounded_error(data), "message": "interrupted"}
             elif kind == "executed" and data.get("node") is not None:
                 result.outputs[str(data["node"])] = data.get("output") or {}
             emit(kind, data)
@@ -427,6 +433,14 @@ class ServerEngine:
             finally:
                 tmp.unlink(missing_ok=True)
             result.files.append(str(target))
+
+
+def _bounded_error(data: dict) -> dict:
+    """The small fields of a server's error event, each a short excerpt (the inputs/outputs it carries and any
+    long text stay on the server: what a remote says never reaches run.json or a prompt whole)."""
+    return {key: net.excerpt(data[key], TEXT_KEPT) if isinstance(data[key], str) else data[key]
+            for key in ("prompt_id", "node_id", "node_type", "executed", "exception_type", "timestamp")
+            if key in data and isinstance(data[key], (str, int, float, list)) and len(str(data[key])) < 4000}
 
 
 def _file_entries(outputs: dict[str, dict]):

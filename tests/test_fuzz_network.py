@@ -9,6 +9,7 @@ settings do not configure, before any request leaves the process.
 """
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -351,3 +352,44 @@ def test_the_configured_servers_are_allowed_and_nothing_else_by_default():
         assert net.url_allowed(url, settings), url
     extra = load_settings_from([DEFAULT_CONFIG], {"ANIMATION_STUDIO__NETWORK__ALLOWED_URLS": "[http://10.0.0.5:9880]"})
     assert net.url_allowed("http://10.0.0.5:9880", extra) and not net.url_allowed("http://10.0.0.5:9881", extra)
+
+
+@pytest.mark.parametrize("answer", ['[]', '{"KSampler": 5}', '{"KSampler": {"input": [1, 2]}}',
+                                    '{"KSampler": {"input": {"required": 7}}}', '{"KSampler": {"output": 3}}', '"x"'])
+def test_an_object_info_that_is_json_but_not_node_schemas_is_one_clear_error(answer, monkeypatch):
+    from animation_studio.agent.server_engine import ServerEngine, ServerError
+
+    body = answer.encode()
+    server = RawServer(lambda conn, stop: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body))
+    try:
+        with pytest.raises(ServerError, match=server.url) as info:
+            ServerEngine(server.url, timeout=5, request_timeout=2.0).catalog()
+        assert len(str(info.value)) < 400
+    finally:
+        server.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_comfyui_error_full_of_text_reaches_the_run_record_only_as_an_excerpt(tmp_path):
+    """execution_error carries the server's exception text and traceback: both are kept short."""
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    _sys.path.insert(0, str(_Path(__file__).parent))
+    from fake_comfyui import FakeComfyUI
+
+    from animation_studio.agent.server_engine import ServerEngine
+
+    server = FakeComfyUI(tmp_path / "server").start()
+    try:
+        graph = {"1": {"class_type": "FakeText", "inputs": {"text": SECRET * 2000}},
+                 "2": {"class_type": "FakeFail", "inputs": {"text": ["1", 0]}},
+                 "3": {"class_type": "FakeSave", "inputs": {"text": ["2", 0], "filename_prefix": "x"}}}
+        result = ServerEngine(server.url, timeout=30).run(graph, tmp_path / "run")
+        assert result.status == "error" and result.error["node_id"] == "2"
+        record = json.dumps(result.to_json())
+        assert SECRET in record and record.count(SECRET) < 40, record.count(SECRET)
+        assert len(result.message()) < 500
+    finally:
+        server.stop()
