@@ -163,6 +163,17 @@ def test_burned_caption_is_read_back(studio_dirs, bunny, text, language):
 
 
 @needs_tesseract
+def test_a_caption_retimed_afterwards_is_found_without_its_times(studio_dirs, bunny):
+    text = "Meanwhile, in the meadow"
+    slowed = video_nodes.slow_motion(video_nodes.burn_text(bunny, text, 0.5, 2.0, "bottom"), 0.5)  # now 1-4 s
+    checks, verdict = run([pc("caption_ocr", {"text": text, "language": "eng", "start": None, "end": None},
+                              params={"text": text, "position": "bottom", "size": 1.0, "start": 0.5, "end": 2.0})],
+                          [slowed.path])
+    assert verdict["approved"], checks[0].detail
+    assert any(1.0 < t < 4.0 for t in checks[0].measured["times_s"])
+
+
+@needs_tesseract
 def test_a_missing_or_wrong_caption_fails_with_a_bigger_size_edit(studio_dirs, bunny):
     other = video_nodes.burn_text(bunny, "Nothing to see here", 0.5, 4.0, "bottom")
     conditions = [pc("caption_ocr", {"text": "A rabbit wakes up in the meadow", "language": "eng", "start": 0.5,
@@ -235,3 +246,23 @@ def test_exaggeration_is_re_detected_on_a_real_face(studio_dirs):
     checks, verdict = run(conditions, [face.path], inputs)
     assert not verdict["approved"] and checks[0].measured["achieved_factor"] < 1.2
     assert checks[0].edit["params"]["factor"] > 2.5
+
+
+# ---------------------------------------------------------------- datasets
+def test_dataset_subject_is_read_from_the_folder_it_wrote(tmp_path, bunny):
+    """A kohya-style folder as the dataset pipeline writes it: {repeats}_{trigger}/ images + captions, summary.json."""
+    import json
+
+    out = tmp_path / "dataset"
+    folder = out / "10_luca"
+    folder.mkdir(parents=True)
+    for k, frame in enumerate(next(vio.iter_frames(bunny, 0, 40, stride=10))):
+        save_png(frame, folder / f"luca_{k:03d}.png")
+        (folder / f"luca_{k:03d}.txt").write_text(f"luca, a boy, frame {k}\n", encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps({"character": "luca", "subject_label": None, "trigger": "luca",
+                                                  "folder": "10_luca"}))
+    conditions = [pc("exists", {"kind": "dataset"}), pc("dataset_subject", {"subject": "luca"})]
+    checks, verdict = run(conditions, [out])
+    assert verdict["approved"] and checks[1].measured["images"] == 4
+    checks, verdict = run([pc("dataset_subject", {"subject": "giulia"})], [out])
+    assert not verdict["approved"] and checks[0].measured["captions_naming_subject"] == 0.0

@@ -541,34 +541,44 @@ _BANDS = {"top": (0.0, 0.4), "center": (0.3, 0.7), "bottom": (0.6, 1.0)}
 
 def read_caption(path: Path, text: str, language: str, start: float | None, end: float | None,
                  position: str | None = None) -> dict:
-    """OCR of the caption band(s) of an image or of frames inside [start, end]; the best reading."""
+    """OCR of the caption band(s) of an image or of video frames; the best reading (first good one wins).
+
+    With its times known, three frames inside [start, end] (clear of the fades) are read together. With
+    them unknown (a later retime moved them), five frames spread over the clip are read one by one, since
+    the caption may be on screen in only some of them.
+    """
     if kind_of(path) == "image":
-        frames, times = [_image(path)], []
+        groups, times = [[_image(path)]], []
     else:
         video = _probe(path)
-        t0 = max(0.0, float(start or 0.0))
-        t1 = min(video.duration, float(end)) if end else video.duration
-        if t1 <= t0:
-            t0, t1 = 0.0, video.duration
-        times = [t0 + (t1 - t0) * k for k in (0.3, 0.5, 0.7)]  # clear of the fade in/out
-        frames = _frames_at(video, times)
-    bands = [position] if position in _BANDS else ["bottom", "top", "center"]
+        if start is not None or end:
+            t0 = max(0.0, float(start or 0.0))
+            t1 = min(video.duration, float(end)) if end else video.duration
+            t0, t1 = (t0, t1) if t1 > t0 else (0.0, video.duration)
+            times = [t0 + (t1 - t0) * k for k in (0.3, 0.5, 0.7)]
+            groups = [_frames_at(video, times)]
+        else:
+            times = [video.duration * k for k in (0.5, 0.3, 0.7, 0.1, 0.9)]
+            groups = [[f] for f in _frames_at(video, times)]
+    bands = ([position] if position in _BANDS else []) + [b for b in ("bottom", "center", "top") if b != position]
     best = {"read": "", "match": 0.0, "band": None}
-    for band in bands:
-        for candidate in caption_band_images(frames, _BANDS[band]):
-            read = ocr(candidate, language)
-            score = text_match(text, read)
-            if score > best["match"]:
-                best = {"read": read, "match": round(score, 3), "band": band}
-            if score >= OCR_MIN_MATCH:
-                return {**best, "times_s": [round(t, 2) for t in times]}
+    for frames in groups:
+        for band in bands:
+            for candidate in caption_band_images(frames, _BANDS[band]):
+                read = ocr(candidate, language)
+                score = text_match(text, read)
+                if score > best["match"]:
+                    best = {"read": read, "match": round(score, 3), "band": band}
+                if score >= OCR_MIN_MATCH:
+                    return {**best, "times_s": [round(t, 2) for t in times]}
     return {**best, "times_s": [round(t, 2) for t in times]}
 
 
 def check_caption_ocr(pc, expect, outputs, inputs):
     path = _pick(pc, outputs, ("video", "image"))
     text, language = str(expect["text"]), str(expect.get("language", "eng"))
-    position = (pc.get("params") or {}).get("position")
+    params = pc.get("params") or {}
+    position = params.get("position") or ("center" if "seconds" in params else None)  # a title is centred
     found = read_caption(path, text, language, expect.get("start"), expect.get("end"), position)
     ok = found["match"] >= OCR_MIN_MATCH
     words = (f"OCR ({language}) read {found['read']!r} in the {found['band'] or 'caption'} band of {path.name}: "
@@ -737,7 +747,7 @@ def check_dataset_subject(pc, expect, outputs, inputs):
     path = _pick(pc, outputs, ("dataset",))
     summaries = sorted(path.rglob("summary.json"))
     summary = json.loads(summaries[0].read_text(encoding="utf-8")) if summaries else {}
-    named = {str(summary.get(k, "")).strip().lower() for k in ("character", "trigger")} - {""}
+    named = {str(summary.get(k) or "").strip().lower() for k in ("character", "subject_label", "trigger")} - {""}
     captions = list(path.rglob("*.txt"))
     mentioning = sum(subject in c.read_text(encoding="utf-8", errors="replace").lower() for c in captions)
     images = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
