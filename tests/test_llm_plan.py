@@ -281,6 +281,14 @@ def test_a_down_llm_falls_back_and_is_accounted_on_the_directors_caller():
     assert llm_plan.plan_with_llm("slow it down", CLIP, None, parser, parser_complete=False)[0] == parser
 
 
+def test_the_comfyui_nodes_memo_answers_a_repeated_question_without_the_llm():
+    backend = scripted(plan(("retime", {"speed": 0.25})))
+    caller = LLMCaller(backend=backend, memo={})
+    first = llm_plan.plan_with_llm("let every second of this clip last four", CLIP, caller, None)
+    again = llm_plan.plan_with_llm("let every second of this clip last four", CLIP, caller, None)
+    assert first[0] == again[0] == make(("retime", {"speed": 0.25})) and len(backend.calls) == 1
+
+
 # ---------------------------------------------------------------- the local models: chunks -> GGUF
 def _chunk_packages(root: Path, distribution: str, parts: list[bytes]) -> None:
     module = distribution.replace("-", "_")

@@ -428,16 +428,19 @@ def plan_with_llm(intent: str, facts: dict, llm, parser_ops: list[Op] | None, *,
             break
         record["attempts"] += 1
         asked = time.monotonic()
+        memo = getattr(llm, "memo", None)  # the ComfyUI node re-executes: the same question is answered once
+        key = ("llm_plan", json.dumps(messages, sort_keys=True))
         try:
-            reply = _chat(backend, messages, schema, left)
+            reply = memo[key] if memo is not None and key in memo else _chat(backend, messages, schema, left)
         except _NoAnswer as exc:
             seconds = time.monotonic() - asked
             record["llm_seconds"] += seconds
             _record_call(llm, messages, None, str(exc), seconds)
-            notes.append(f"LLM: {exc}; the parser's plan is used")
-            llm_plan = None
+            notes.append(f"LLM: {exc}")
             break
         seconds = time.monotonic() - asked
+        if memo is not None:
+            memo[key] = reply
         record["llm_seconds"] += seconds
         record["answers"].append(getattr(reply, "text", ""))
         _record_call(llm, messages, reply, None, seconds)
