@@ -393,3 +393,36 @@ def test_a_comfyui_error_full_of_text_reaches_the_run_record_only_as_an_excerpt(
         assert len(result.message()) < 500
     finally:
         server.stop()
+
+
+# ---------------------------------------------------------------- say when the LLM is not used (issue 15 item 7)
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("server_kind", ["unreachable", "garbage"])
+def test_direct_says_when_the_configured_llm_was_not_used(server_kind, studio_dirs, tmp_path, capsys, monkeypatch):
+    """Before: an unreachable or garbage-answering Ollama/OpenAI backend fell back to keywords silently, exit 0."""
+    from animation_studio.agent.cli import main
+
+    server = RawServer(garbage) if server_kind == "garbage" else None
+    url = server.url if server else f"http://127.0.0.1:{_free_port()}"
+    try:
+        code = main(["direct", "a wibbly glorious title card", "--llm", f"openai:{url}/v1#planner", "--no-memory",
+                     "--out", str(tmp_path / "runs")])
+    finally:
+        if server:
+            server.close()
+    err = capsys.readouterr().err
+    assert code != 0, err[-800:]
+    assert f"llm: openai:{url}/v1#planner was configured but NOT used" in err, err[-800:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    record_text = (run_dir / "run.json").read_text()
+    record = json.loads(record_text)
+    assert record["llm"]["configured"] == f"openai:{url}/v1#planner" and record["llm"]["used"] is False
+    assert record["llm"]["calls"] >= 1 and record["llm"]["why"]
+    # What the garbage server sent appears at most as short excerpts, never whole.
+    assert SECRET * 9 not in record_text and SECRET * 9 not in err and record_text.count(SECRET) < 100
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
