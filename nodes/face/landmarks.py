@@ -39,6 +39,8 @@ class FaceTrack:
     source: str = ""
     faces_found: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Per-frame measures read from the picture, not the mesh ({"mouth_cavity": [N]}, see expression.py).
+    appearance: dict = field(default_factory=dict)
 
     @property
     def valid(self) -> np.ndarray:
@@ -52,7 +54,7 @@ class FaceTrack:
         return {"frames": len(self), "frames_with_face": int(valid.sum()), "size": [self.width, self.height],
                 "fps": self.fps, "points_per_face": N_POINTS, "source": self.source,
                 "blendshapes": bool(self.blendshapes is not None), "max_faces_in_a_frame": max(self.faces_found or [0]),
-                "notes": self.notes}
+                "appearance_measures": sorted(self.appearance), "notes": self.notes}
 
 
 def _quiet_mediapipe():
@@ -224,7 +226,9 @@ def track_faces(frames_iter, total: int | None, width: int, height: int, fps: fl
     """Landmarks of the chosen face for every frame of an iterable of uint8 [n,H,W,3] chunks."""
     own = detector is None
     detector = detector or LandmarkDetector(video=video, max_faces=max_faces, min_confidence=min_confidence, fps=fps)
-    rows, shapes, counts, notes = [], [], [], []
+    from .expression import mouth_cavity
+
+    rows, shapes, counts, notes, cavity = [], [], [], [], []
     choice_notes: dict[str, int] = {}
     how_counts: dict[str, int] = {}
     previous = None
@@ -238,12 +242,14 @@ def track_faces(frames_iter, total: int | None, width: int, height: int, fps: fl
                 if not faces:
                     rows.append(np.full((N_POINTS, 3), np.nan, np.float32))
                     shapes.append(None)
+                    cavity.append(np.nan)
                     previous = None
                 else:
                     i, why = choose_face(faces, face_index, previous if video else None)
                     choice_notes[why] = choice_notes.get(why, 0) + 1
                     rows.append(faces[i])
                     shapes.append(blend[i])
+                    cavity.append(mouth_cavity(frame, faces[i]))
                     previous = faces[i]
                 progress.update(1)
     finally:
@@ -253,7 +259,8 @@ def track_faces(frames_iter, total: int | None, width: int, height: int, fps: fl
         raise ValueError("No frames to analyse: the image batch or clip is empty.")
     points = np.stack(rows)
     track = FaceTrack(points=points, width=width, height=height, fps=fps, source=detector.source,
-                      faces_found=counts, blendshape_names=detector.blendshape_names)
+                      faces_found=counts, blendshape_names=detector.blendshape_names,
+                      appearance={"mouth_cavity": np.array(cavity, np.float64)})
     if any(s is not None for s in shapes):
         n = len(detector.blendshape_names) or 52
         track.blendshapes = np.stack([s if s is not None else np.full(n, np.nan, np.float32) for s in shapes])
@@ -263,6 +270,10 @@ def track_faces(frames_iter, total: int | None, width: int, height: int, fps: fl
     if max(counts) > 1:
         notes.append(f"up to {max(counts)} faces in a frame; kept " +
                      ", ".join(f"{why} ({n} frames)" for why, n in choice_notes.items()))
+    side = int(sum(profile_view(p) for p in points[track.valid]))
+    if side:
+        notes.append(f"profile (side) view in {side} frames: the far half of the face is guessed, so its "
+                     "expression measures and warp are unreliable there")
     if how_counts.get("full-range detector + crop"):
         notes.append(f"{how_counts['full-range detector + crop']} frames needed the full-range detector "
                      "(small or distant face)")
@@ -275,6 +286,16 @@ def track_faces(frames_iter, total: int | None, width: int, height: int, fps: fl
         notes.append(f"face touches the image edge in {len(edge)} frames (points outside are extrapolated)")
     track.notes = notes
     return track
+
+
+# Nose tip to each outer eye corner: beyond this asymmetry the head is turned to a profile.
+PROFILE_ASYMMETRY = 0.45
+
+
+def profile_view(points: np.ndarray) -> bool:
+    """Whether one face's landmarks are a profile (side) view: the nose tip (1) nearly over one eye corner."""
+    left, right = (float(np.linalg.norm(points[1, :2] - points[j, :2])) for j in (33, 263))
+    return abs(left - right) / max(left + right, 1e-6) > PROFILE_ASYMMETRY
 
 
 def track_images(frames: np.ndarray, face_index: int = -1, as_video: bool | None = None, fps: float = 24.0,

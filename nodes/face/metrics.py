@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .expression import FEATURES, STABLE, calm_frames, intensity, measures, neutral_measures
+from .expression import (FEATURES, STABLE, calm_frames, find_expressive_moment, gate_short_runs, intensity,
+                         measures, neutral_measures)
 from .warp import apply, landmark_jitter, similarity
 
 
@@ -29,14 +30,19 @@ def _aligned(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return out
 
 
-def achieved_factors(source: np.ndarray, result: np.ndarray) -> dict[str, float]:
-    """Result's deviation from the source's calm shape over the source's, for all features and each one."""
-    both = ~np.isnan(source[:, 0, 0]) & ~np.isnan(result[:, 0, 0])
+def achieved_factors(source: np.ndarray, result: np.ndarray, frames: np.ndarray | None = None) -> dict[str, float]:
+    """Result's deviation from the source's calm shape over the source's, for all features and each one,
+    over `frames` (bool [N]; default all) where both tracks hold a face in runs of at least MIN_RUN frames."""
+    both = gate_short_runs(~np.isnan(source[:, 0, 0])) & gate_short_runs(~np.isnan(result[:, 0, 0]))
     if both.sum() < 2:
         return {}
     ref = source[np.flatnonzero(both)[0]]
+    neutral = _aligned(source[both], ref)[calm_frames(source[both])].mean(0)
+    if frames is not None:
+        both &= np.asarray(frames, bool)
+        if not both.any():
+            return {}
     a, b = _aligned(source[both], ref), _aligned(result[both], ref)
-    neutral = a[calm_frames(source[both])].mean(0)
     groups = {"all": sorted({i for f in FEATURES.values() for i in f}), **FEATURES}
     out = {}
     for name, idx in groups.items():
@@ -89,18 +95,53 @@ def temporal_change(frames_iter) -> float:
     return total / max(count, 1)
 
 
-def frame_metrics(source_points: np.ndarray, result_points: np.ndarray, target: float) -> dict:
+# A frame counts as visibly warped when its face box changed by more than this mean absolute level (0-255).
+VISIBLE_CHANGE = 1.0
+
+
+def visibly_changed(original_iter, result_iter, points: np.ndarray) -> np.ndarray:
+    """Per frame: whether the result's picture differs from the original's inside the face's box (what a
+    viewer can see changed), from two iterators of uint8 chunks of the same size as the points."""
+    out = []
+    pairs = zip((f for c in original_iter for f in c), (f for c in result_iter for f in c))
+    for i, (a, b) in enumerate(pairs):
+        p = points[i] if i < len(points) else None
+        if p is None or np.isnan(p[0, 0]):
+            out.append(False)
+            continue
+        x0, y0 = np.maximum(np.floor(p[:, :2].min(0)).astype(int), 0)
+        x1, y1 = np.ceil(p[:, :2].max(0)).astype(int) + 1
+        box = (slice(y0, y1), slice(x0, x1))
+        out.append(bool(np.abs(a[box].astype(np.int16) - b[box].astype(np.int16)).mean() > VISIBLE_CHANGE))
+    return np.array(out + [False] * (len(points) - len(out)), bool)
+
+
+def frame_metrics(source_points: np.ndarray, result_points: np.ndarray, target: float,
+                  warped: np.ndarray | None = None) -> dict:
+    """Intensity and achieved factors; with `warped` (bool [N]) the factor is measured on those frames only."""
     values_in, values_out = measures(source_points), measures(result_points)
     neutral, _ = neutral_measures(values_in)
     i_in, i_out = intensity(values_in, neutral), intensity(values_out, neutral)
-    factors = achieved_factors(source_points, result_points)
+    factors = achieved_factors(source_points, result_points, warped)
     factor = factors.get("all", float("nan"))
     return {"target_factor": target, "achieved_factor": round(factor, 3) if np.isfinite(factor) else 0.0,
+            "factor_frames": "the visibly warped frames" if warped is not None else "every frame with a face",
             "achieved_per_feature": {k: round(v, 3) for k, v in factors.items() if k != "all"},
             "intensity": {"source_mean": round(float(np.nanmean(i_in)), 4),
                           "result_mean": round(float(np.nanmean(i_out)), 4),
                           "ratio": round(float(np.nanmean(i_out) / max(np.nanmean(i_in), 1e-9)), 3)},
             "landmark_jitter": {"source": landmark_jitter(source_points), "result": landmark_jitter(result_points)}}
+
+
+def _size_from_notes(track) -> int:
+    """The analysis size an automatic track chose (its first note says it), else 0 (full size)."""
+    import re
+
+    for note in track.notes:
+        found = re.match(r"analysis size (\d+) chosen automatically", note)
+        if found:
+            return int(found.group(1))
+    return 0
 
 
 def parody_metrics(original, result, target: float, analysis_size: int = 480, landmarks=None) -> dict:
@@ -114,15 +155,22 @@ def parody_metrics(original, result, target: float, analysis_size: int = 480, la
                          "exaggerated clip before any retiming.")
     src = landmarks if landmarks is not None else track_video(original, analysis_size=analysis_size)
     src = rescale_track(src, original.width, original.height)
+    if analysis_size < 0:  # the result is re-detected at the size that found the source's face best
+        analysis_size = _size_from_notes(src)
     out = rescale_track(track_video(result, analysis_size=analysis_size), original.width, original.height)
-    report = frame_metrics(src.points, out.points, target)
-    size = analysis_size or None
+    size = analysis_size if analysis_size > 0 else None
+    # The factor a viewer sees: only frames whose face visibly changed (untouched frames would pull it to 1).
+    warped = visibly_changed(vio.iter_frames(original), vio.iter_frames(result), src.points)
+    report = frame_metrics(src.points, out.points, target, warped)
+    report["frames_visibly_warped"] = int(warped.sum())
     change_in = temporal_change(vio.iter_frames(original, max_size=size))
     change_out = temporal_change(vio.iter_frames(result, max_size=size))
     report["flicker"] = {"source_mean_abs_change": round(change_in, 3), "result_mean_abs_change": round(change_out, 3),
                          "ratio": round(change_out / max(change_in, 1e-9), 3)}
-    values = intensity(measures(src.points), neutral_measures(measures(src.points))[0])
-    peak = int(np.nanargmax(values)) if np.isfinite(values).any() else 0
+    try:
+        peak = find_expressive_moment(src.points, original.fps, appearance=src.appearance)["peak_frame"]
+    except ValueError:  # no trustworthy face: the identity check looks at the first frame
+        peak = 0
     a = next(vio.iter_frames(original, peak, peak + 1))[0]
     b = next(vio.iter_frames(result, peak, peak + 1))[0]
     pa = src.points[peak] if src.valid[peak] else None

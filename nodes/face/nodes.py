@@ -44,15 +44,52 @@ def _weights() -> dict:
             for name in ("brows", "eyes", "mouth")}
 
 
-def track_video(video, face_index: int = -1, max_faces: int = 4, analysis_size: int = 0):
-    """FaceTrack of a STUDIO_VIDEO, streamed; points in the video's full-size pixels."""
+# Longest sides tried by analysis_size -1 (auto); 0 = the clip's own size. The detector's hit rate is not
+# monotonic in size (Big Buck Bunny: 119 of 132 frames at 320, 122 at 480, 38 at 640, 57 at 960, 119 at full),
+# and sampled stills do not predict it (the toon face is acquired once, then tracked), so each size tracks the
+# clip's first AUTO_MAX_FRAMES frames as the real pass does.
+AUTO_SIZES = (320, 480, 640, 960, 0)
+AUTO_MAX_FRAMES = 250
+
+
+def choose_analysis_size(video, sizes=AUTO_SIZES, max_faces: int = 4, face_index: int = -1):
+    """The analysis size whose tracking finds a face in the most of the first AUTO_MAX_FRAMES frames (ties:
+    the smaller, faster size) -> (size, {size: frames with a face}, that size's track when it covers the
+    whole clip, else None)."""
     from .. import video_io as vio
     from .landmarks import track_faces
 
+    limit = min(video.frame_count, AUTO_MAX_FRAMES)
+    longest = max(video.width, video.height)
+    counts, tracks = {}, {}
+    for size in sorted({s if 0 < s < longest else 0 for s in sizes}, key=lambda s: s or longest):
+        w, h = vio.fit_size(video.width, video.height, size or None)
+        tracks[size] = track_faces(vio.iter_frames(video, 0, limit, max_size=size or None, chunk=16), limit, w, h,
+                                   fps=video.fps, video=True, face_index=face_index, max_faces=max_faces)
+        counts[size] = int(tracks[size].valid.sum())
+    best = max(counts, key=lambda s: (counts[s], -(s or longest)))
+    return best, counts, (tracks[best] if limit == video.frame_count else None)
+
+
+def track_video(video, face_index: int = -1, max_faces: int = 4, analysis_size: int = 0):
+    """FaceTrack of a STUDIO_VIDEO, streamed; points in the video's full-size pixels. analysis_size: longest
+    side used for detection, 0 = full size, -1 = automatic (choose_analysis_size, said in the notes)."""
+    from .. import video_io as vio
+    from .landmarks import track_faces
+
+    note, track = "", None
+    if analysis_size < 0:
+        analysis_size, counts, track = choose_analysis_size(video, max_faces=max_faces, face_index=face_index)
+        tried = ", ".join(f"{s or 'full'}: {n}" for s, n in counts.items())
+        note = (f"analysis size {analysis_size or 'full'} chosen automatically: its tracking found a face in the "
+                f"most of the first {min(video.frame_count, AUTO_MAX_FRAMES)} frames ({tried})")
     size = analysis_size or None
-    w, h = vio.fit_size(video.width, video.height, size)
-    track = track_faces(vio.iter_frames(video, max_size=size, chunk=16), video.frame_count, w, h, fps=video.fps,
-                        video=True, face_index=face_index, max_faces=max_faces)
+    if track is None:
+        w, h = vio.fit_size(video.width, video.height, size)
+        track = track_faces(vio.iter_frames(video, max_size=size, chunk=16), video.frame_count, w, h, fps=video.fps,
+                            video=True, face_index=face_index, max_faces=max_faces)
+    if note:
+        track.notes.insert(0, note)
     return rescale_track(track, video.width, video.height)
 
 
@@ -98,8 +135,10 @@ class FaceLandmarksVideo:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {"video": (VIDEO_TYPE,), **_face_opts(),
-                             "analysis_size": ("INT", {"default": 0, "min": 0, "max": 4096,
-                                                       "tooltip": "longest side used for detection; 0 = full size"})}}
+                             "analysis_size": ("INT", {"default": 0, "min": -1, "max": 4096,
+                                                       "tooltip": "longest side used for detection; 0 = full size; "
+                                                                  "-1 = the size that finds the most faces "
+                                                                  "(tried on sampled frames)"})}}
 
     def run(self, video, face_index, max_faces, analysis_size):
         track = track_video(video, face_index, max_faces, analysis_size)
@@ -147,7 +186,8 @@ class ExpressiveMoment:
         from .expression import find_expressive_moment
 
         scene_ranges = [tuple(s) for s in scenes["scenes"]] if scenes else None
-        moment = find_expressive_moment(landmarks.points, landmarks.fps, window_seconds, scene_ranges)
+        moment = find_expressive_moment(landmarks.points, landmarks.fps, window_seconds, scene_ranges,
+                                        appearance=getattr(landmarks, "appearance", None))
         if landmarks.blendshapes is not None and not _np().isnan(landmarks.blendshapes[moment["peak_frame"]]).all():
             shapes = landmarks.blendshapes[moment["peak_frame"]]
             top = _np().argsort(-shapes)[:5]
@@ -208,7 +248,7 @@ class ExaggerateExpression:
         if len(track) != len(frames):
             raise ValueError(f"landmarks: {len(track)} frames, but images has {len(frames)}.")
         plan = plan_exaggeration(track.points, factor, {"brows": brows, "eyes": eyes, "mouth": mouth}, neutral,
-                                 _neutral_points(neutral_image, face_index), smoothing)
+                                 _neutral_points(neutral_image, face_index), smoothing, track.appearance)
         plan.report["factor_requested"] = factor
         plan.report["landmarks"] = track.summary()
         out = _np().concatenate(list(apply_plan([frames], plan, progress=bridge.ProgressBar(len(frames), "exaggerate"))))
@@ -236,7 +276,7 @@ class ExaggerateExpressionVideo:
         if len(track) != video.frame_count:
             raise ValueError(f"landmarks: {len(track)} frames, but the video has {video.frame_count}.")
         plan = plan_exaggeration(track.points, factor, {"brows": brows, "eyes": eyes, "mouth": mouth}, neutral,
-                                 _neutral_points(neutral_image, face_index), smoothing)
+                                 _neutral_points(neutral_image, face_index), smoothing, track.appearance)
         plan.report["factor_requested"] = factor
         plan.report["landmarks"] = track.summary()
 
@@ -318,7 +358,9 @@ class ParodyMetrics:
     def INPUT_TYPES(cls):
         return {"required": {"original": (VIDEO_TYPE,), "result": (VIDEO_TYPE,),
                              "target_factor": ("FLOAT", {"default": 2.5, "min": 0.0, "max": 5.0, "step": 0.05}),
-                             "analysis_size": ("INT", {"default": 480, "min": 0, "max": 4096})},
+                             "analysis_size": ("INT", {"default": 480, "min": -1, "max": 4096,
+                                                       "tooltip": "0 = full size; -1 = the size that finds the "
+                                                                  "most faces"})},
                 "optional": {"landmarks": (LANDMARKS_TYPE,)}}
 
     def run(self, original, result, target_factor, analysis_size, landmarks=None):

