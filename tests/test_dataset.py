@@ -49,8 +49,11 @@ def test_film_to_kohya_dataset_with_manifest(film, tmp_path, studio_dirs):
     kept = [r for r in records if r["status"] == "kept"]
     assert all(r["sharpness"] >= 80 and r["identity"] == "giulia" for r in kept)
     assert {r["scene"] for r in kept} == {0, 1, 3}  # spread over every usable scene
-    assert summary["rules"] == {"alpha_threshold": 0.15, "blur_threshold": 80.0, "color_jitter": False,
-                                "horizontal_flip": False}
+    assert summary["rules"] == {"alpha_threshold": 0.15, "blur_threshold": 80.0, "identity_margin": 0.08,
+                                "color_jitter": False, "horizontal_flip": False}
+    # every kept region passed the matte gate and beat the set around it by the margin
+    assert all(r["matte_passed"] and r["identity_margin"] >= 0.08 and r["verified"] for r in kept)
+    assert summary["matte_gate"]["passed"] > 0 and summary["camera_moves"] == 0
     lines = (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()
     assert len(lines) == summary["measured"]
 
@@ -157,6 +160,11 @@ def test_shipped_workflow_runs_on_the_embedded_engine(film, studio_dirs, engine)
 
     shutil.copy(film, studio_dirs["input"] / "film.mp4")
     graph = json.loads((Path(__file__).parent.parent / "workflows" / "api" / "dataset_curation.api.json").read_text())
+    # Without Giulia's reference images nothing can verify her: the node stops and says why.
+    refused = engine.run(graph, run_dir=studio_dirs["outputs"] / "refused")
+    assert not refused.ok and "unknown subject" in refused.message() and "giulia" in refused.message()
+    for name in ("giulia_front.png", "giulia_side.png"):  # where her profile says they are
+        Image.fromarray(REFS["giulia"][0]).save(studio_dirs["input"] / name)
     result = engine.run(graph, run_dir=studio_dirs["outputs"] / "run")
     assert result.ok, result.message()
     report = json.loads(result.values["2"][0][0])
@@ -207,7 +215,7 @@ def test_background_plate_removes_the_character_with_the_opencv_fallback(studio_
 
 def test_identity_uses_the_face_familys_paths_and_says_which(film, tmp_path, studio_dirs):
     pytest.importorskip("skimage", reason="the face extra (scikit-image) is not installed")
-    summary = pipeline.curate_film(film, tmp_path / "out", settings(), REFS)
+    summary = pipeline.curate_film(film, tmp_path / "out", settings(identity="face"), REFS)
     judged = [r for r in summary["records"] if r.get("identity_scores")]
     assert judged and {r["identity_path"] for r in judged} == {"face:stylized"}  # toon faces: no real face found
     palette = pipeline.curate_film(film, tmp_path / "pal", settings(identity="palette"), REFS)

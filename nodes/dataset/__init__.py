@@ -127,8 +127,10 @@ class CurateDataset:
     RETURN_NAMES = ("report", "dataset_folder")
     FUNCTION = "run"
     OUTPUT_NODE = True
-    DESCRIPTION = ("Film -> a kohya-style LoRA dataset for one character (scene-aware sampling, 0.15 alpha matte, "
-                   "sharpness >= 80, dedupe, identity, diverse selection, captions); resumable.")
+    DESCRIPTION = ("Film -> a kohya-style LoRA dataset for one character (scene-aware sampling, 0.15 alpha matte "
+                   "with a quality gate, sharpness >= 80, dedupe, identity verified against reference images and "
+                   "the set, diverse selection, captions); resumable. References: the IMAGE input, else the "
+                   "character's reference images; with neither it stops (unknown subject).")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -143,10 +145,13 @@ class CurateDataset:
     def run(self, video, character, dataset_name, frames_per_scene, workers, references=None):
         from ..core import image_to_numpy
         from .curate import CurationSettings
-        from .pipeline import curate_film
+        from .pipeline import curate_film, profile_references
 
         settings = CurationSettings.for_character(character, frames_per_scene=frames_per_scene)
-        refs = {character: list(image_to_numpy(references))} if references is not None else {}
+        # Without an IMAGE batch the character's own reference images verify each region; with neither the
+        # job stops (unknown subject) instead of counting every region as the character.
+        refs = {character: list(image_to_numpy(references))} if references is not None else \
+            profile_references(character)
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset_name) or "lora_dataset"
         out = bridge.output_directory() / "datasets" / safe / character
         summary = curate_film(video.path, out, settings, refs, workers=workers)
