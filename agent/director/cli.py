@@ -122,6 +122,7 @@ def _write_record(run_dir: Path, record: dict) -> Path:
 
 def run(args) -> int:
     from ...configs.settings import load_settings
+    from . import core
     from .core import Budgets
     from .graph import Deps, DirectorError, new_run_id, run_director, run_record, saved_state
     from .llm_caller import LLMCaller
@@ -171,7 +172,7 @@ def run(args) -> int:
         engine = make_engine(args.engine)
     except CLIError as exc:
         return fail(str(exc), EXIT_USAGE)
-    memory = None if args.no_memory else Memory(out_root / "director_memory.sqlite")
+    memory = None if args.no_memory else Memory(out_root / core.memory_path().name)
     llm = LLMCaller(backend)
     deps = Deps(engine=engine, llm=llm, run_dir=run_dir, budgets=Budgets.from_settings(args.max_iterations),
                 memory=memory, on_event=_printer(run_id))

@@ -61,7 +61,7 @@ def input_facts(kinds: dict) -> dict:
     from ...nodes import bridge
     from ...nodes import video_io as vio
 
-    facts: dict = {"paths": {}}
+    facts: dict = {"paths": {}, "inputs": {k: list(v) for k, v in kinds.items()}}
     for kind, names in kinds.items():
         for name in names:
             try:
@@ -207,9 +207,18 @@ def decide(verdict: dict | None, iteration: int, budgets: Budgets, elapsed_s: fl
     return "refine", f"iteration {iteration} not approved ({failed}); trying the verifier's edits"
 
 
+def memory_path() -> Path:
+    """Where approved plans are remembered, for the CLI and the node alike."""
+    from ...configs.settings import load_settings
+
+    return Path(load_settings().paths.output) / "director_memory.sqlite"
+
+
+def remember(memory, intent: str, plan: list[dict], graph: dict) -> None:
+    """An approved plan joins the experience memory (the LLM planner's worked examples)."""
+    if memory is not None:
+        memory.add(intent, {}, "plan", {"ops": plan}, graph or {}, 1.0)
+
+
 def output_prefix(run_id: str) -> str:
     return f"director/{run_id}"
-
-
-def files_in(paths: list[str]) -> list[str]:
-    return [p for p in paths if Path(p).exists()]

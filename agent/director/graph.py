@@ -171,8 +171,8 @@ def decide_node(state: DirectorState, config) -> dict:
     status, message = core.decide(state.get("verdict"), iteration, deps.budgets, state.get("elapsed_s", 0.0)
                                   + time.time() - state.get("started", time.time()), deps.llm.tokens,
                                   state.get("errors"))
-    if status == "approved" and deps.memory is not None:
-        deps.memory.add(state["intent"], {}, "plan", {"ops": state["plan"]}, state.get("graph") or {}, 1.0)
+    if status == "approved":
+        core.remember(deps.memory, state["intent"], state["plan"], state.get("graph"))
     deps.on_event("decision", {"text": f"decision: {status}: {message}", "decision": status, "iteration": iteration})
     update = {"status": "running" if status == "refine" else status, "message": message,
               "decisions": [f"decision (iteration {iteration}): {status}: {message}"]}

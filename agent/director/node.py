@@ -160,6 +160,10 @@ class LLMDirector:
             tell(uid, run_id, stage, step, text, **extra)
 
         def finish(status: str, message: str):
+            if status == "approved":
+                from .memory import Memory
+
+                core.remember(Memory(core.memory_path()), intent, history.get("plan", []), history.get("graph", {}))
             say("done", f"{status}: {message}", iteration, status=status, decisions=decisions)
             report = json.dumps({"status": status, "message": message, "iterations": iteration,
                                  "plan": history.get("plan"), "checks": history.get("checks", []),
@@ -225,7 +229,8 @@ class LLMDirector:
         say("graph", f"{len(graph)} nodes: " + " -> ".join(n["class_type"].removeprefix(bridge.NODE_PREFIX)
                                                           for n in graph.values()), step, graph=graph)
         expansion = dict(graph)
-        record = {**history, "plan": plan_json(ops), "facts": facts, "run_id": run_id, "decisions": decisions}
+        record = {**history, "plan": plan_json(ops), "graph": graph, "facts": facts, "run_id": run_id,
+                  "decisions": decisions}
         clone_id = f"{root}.it{step}.next"
         expansion[clone_id] = {"class_type": "AnimStudio_LLMDirector", "inputs": {
             "intent": intent, "character": character, "llm": llm, "max_iterations": max_iterations,
