@@ -25,11 +25,12 @@ import ssl
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import urlencode, urlsplit
 
 EXCERPT_CHARS = 200
+GPT_SOVITS_URL_ENV = "ANIMATION_STUDIO_GPT_SOVITS_URL"  # the older way to configure the GPT-SoVITS server
 CHUNK = 64 * 1024
 MB = 1024 * 1024
 
@@ -93,7 +94,7 @@ def configured_urls(settings=None) -> list[str]:
         settings = load_settings()
     urls = [settings.llm.ollama_host, settings.llm.openai_base_url, *settings.comfyui.servers,
             settings.network.gpt_sovits_url, *settings.network.allowed_urls]
-    env_sovits = os.environ.get("ANIMATION_STUDIO_GPT_SOVITS_URL")  # the older way to configure GPT-SoVITS
+    env_sovits = os.environ.get(GPT_SOVITS_URL_ENV)
     if env_sovits:
         urls.append(env_sovits)
     return [u for u in urls if u]
@@ -159,7 +160,6 @@ class Response:
     url: str
     seconds: float = 0.0
     size: int = 0  # bytes received (also when they went to a sink instead of `body`)
-    extra: dict = field(default_factory=dict)
 
     @property
     def text(self) -> str:

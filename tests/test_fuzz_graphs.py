@@ -8,7 +8,6 @@ workflows, a misspelt --set, and large graphs (thousands of invalid outputs, a 1
 from __future__ import annotations
 
 import json
-import math
 import random
 import subprocess
 import sys

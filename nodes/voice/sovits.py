@@ -19,7 +19,7 @@ from ...configs import net
 from .audio import check_samples, read_wav_bytes
 
 DEFAULT_URL = "http://127.0.0.1:9880"
-URL_ENV = "ANIMATION_STUDIO_GPT_SOVITS_URL"
+URL_ENV = net.GPT_SOVITS_URL_ENV
 # GPT-SoVITS v2 text languages (v2: zh, en, ja, ko, yue). Italian is not one of them.
 TEXT_LANG = {"en": "en", "en-it": "en"}
 START_HINT = ("Start it from the GPT-SoVITS folder: python api_v2.py -a 127.0.0.1 -p 9880 "
