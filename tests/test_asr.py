@@ -97,6 +97,7 @@ def test_model_assembles_from_the_packages_with_the_pinned_hash(studio_dirs):
 
 # ---------------------------------------------------------------- recognition on real speech
 @needs_asr
+@pytest.mark.slow
 def test_piper_english_line_is_recognised(tmp_path):
     text = "My name is Luca, and I live under the sea."
     samples, rate = piper_line(text)
@@ -110,6 +111,7 @@ def test_piper_english_line_is_recognised(tmp_path):
 
 
 @needs_asr
+@pytest.mark.slow
 def test_sine_tone_has_no_words():
     wave = media.tone_wave(3.0, 22050)
     heard = asr.transcribe(wave, 22050, "en")
@@ -117,6 +119,7 @@ def test_sine_tone_has_no_words():
 
 
 @needs_asr
+@pytest.mark.slow
 def test_transcribe_speech_node_reports_wer_against_the_expected_line():
     from animation_studio.nodes.voice.audio import to_audio
 

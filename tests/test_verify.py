@@ -108,6 +108,7 @@ def test_noise_image_is_rejected_and_a_real_photo_passes(tmp_path):
     assert verdict["approved"], [c.detail for c in checks]
 
 
+@pytest.mark.slow
 def test_gradient_card_and_animatic_are_placeholders(studio_dirs, tmp_path, bunny):
     card = gradient_card()
     card_png = save_png(card, tmp_path / "mood_card.png")
@@ -125,6 +126,7 @@ def test_gradient_card_and_animatic_are_placeholders(studio_dirs, tmp_path, bunn
 
 
 # ---------------------------------------------------------------- length and timing on real footage
+@pytest.mark.slow
 def test_quarter_speed_is_four_times_as_long_and_a_half_speed_clip_is_not(studio_dirs, bunny):
     quarter = video_nodes.slow_motion(bunny, 0.25)
     expected = bunny.duration / 0.25
@@ -163,6 +165,7 @@ def test_burned_caption_is_read_back(studio_dirs, bunny, text, language):
 
 
 @needs_tesseract
+@pytest.mark.slow
 def test_a_caption_retimed_afterwards_is_found_without_its_times(studio_dirs, bunny):
     text = "Meanwhile, in the meadow"
     slowed = video_nodes.slow_motion(video_nodes.burn_text(bunny, text, 0.5, 2.0, "bottom"), 0.5)  # now 1-4 s
@@ -174,6 +177,7 @@ def test_a_caption_retimed_afterwards_is_found_without_its_times(studio_dirs, bu
 
 
 @needs_tesseract
+@pytest.mark.slow
 def test_a_missing_or_wrong_caption_fails_with_a_bigger_size_edit(studio_dirs, bunny):
     other = video_nodes.burn_text(bunny, "Nothing to see here", 0.5, 4.0, "bottom")
     conditions = [pc("caption_ocr", {"text": "A rabbit wakes up in the meadow", "language": "eng", "start": 0.5,
@@ -187,6 +191,7 @@ def test_a_missing_or_wrong_caption_fails_with_a_bigger_size_edit(studio_dirs, b
 
 # ---------------------------------------------------------------- speech (ASR)
 @needs_asr
+@pytest.mark.slow
 def test_sine_tone_is_not_speech(studio_dirs, tmp_path):
     tone = media.make_tone(seconds=3.0, sample_rate=22050, path=tmp_path / "tone.wav")
     line = "My name is Luca, and I live under the sea."
@@ -200,6 +205,7 @@ def test_sine_tone_is_not_speech(studio_dirs, tmp_path):
 
 
 @needs_asr
+@pytest.mark.slow
 def test_wrong_line_fails_and_the_right_line_passes(studio_dirs, tmp_path):
     line = "My name is Luca, and I live under the sea."
     expect = {"text": line, "language": "en", "max_wer": 0.2}
@@ -213,6 +219,7 @@ def test_wrong_line_fails_and_the_right_line_passes(studio_dirs, tmp_path):
 
 
 # ---------------------------------------------------------------- scenes
+@pytest.mark.slow
 def test_most_active_scene_is_recomputed_from_the_source(studio_dirs):
     source = vio.probe(media.real_footage("bikes.mp4"))
     scenes = video_nodes.detect_scenes(source)
@@ -231,6 +238,7 @@ def test_most_active_scene_is_recomputed_from_the_source(studio_dirs):
 
 
 # ---------------------------------------------------------------- exaggeration
+@pytest.mark.slow
 def test_exaggeration_is_re_detected_on_a_real_face(studio_dirs):
     pytest.importorskip("mediapipe")
     from animation_studio.nodes.face.nodes import ExaggerateExpressionVideo

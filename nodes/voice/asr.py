@@ -159,7 +159,11 @@ def transcribe(wave, sample_rate: int, language: str | None = None) -> str:
     # short; it only invites hallucinated continuations), no VAD (it would cut quiet line ends).
     segments, _info = model.transcribe(samples, language=code, beam_size=5, temperature=0.0,
                                        condition_on_previous_text=False, without_timestamps=True, vad_filter=False)
-    return " ".join(seg.text.strip() for seg in segments).strip()
+    words = []
+    for seg in segments:  # decoded lazily, one 30 s window at a time: a stop request lands between windows
+        bridge.check_interrupt()
+        words.append(seg.text.strip())
+    return " ".join(words).strip()
 
 
 def transcribe_file(path, language: str | None = None) -> str:
