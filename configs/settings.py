@@ -72,7 +72,6 @@ class LLMSettings(_Strict):
 
 class DirectorSettings(_Strict):
     max_iterations: int = Field(ge=1, le=20)
-    approve_score: float = Field(ge=0.0, le=1.0)
     max_seconds: float = Field(gt=0)
     max_tokens: int = Field(gt=0)
     allowed_core_nodes: list[str]
