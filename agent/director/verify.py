@@ -268,21 +268,36 @@ def check_audio_present(pc, expect, outputs, inputs):
     return ok, {"has_audio": True, "rms_dbfs": round(level, 2), "seconds": round(wave.shape[1] / rate, 3)}, words, edit
 
 
+def _stream_starts(path: Path) -> tuple[float, float]:
+    """(video, audio) start times of a file's first streams, in seconds (0 when the container says nothing)."""
+    import av
+
+    with av.open(str(path)) as container:
+        def start(stream):
+            return float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+
+        return start(container.streams.video[0]), start(container.streams.audio[0])
+
+
 def check_audio_sync(pc, expect, outputs, inputs):
+    """Sound and picture start together and last as long as each other."""
     path = _pick(pc, outputs, ("video",))
     v = _probe(path)
     if not v.has_audio:
         return False, {"has_audio": False}, f"{path.name} has no sound to be in sync with.", None
     wave, rate = _audio_of(path)
     audio_s = wave.shape[1] / rate
-    offset = abs(audio_s - v.duration)
+    video_start, audio_start = _stream_starts(path)
+    length_gap, start_gap = abs(audio_s - v.duration), abs(audio_start - video_start)
+    offset = max(length_gap, start_gap)
     limit = float(expect.get("max_offset_s", 0.1))
     ok = offset <= limit
-    words = (f"sound lasts {audio_s:.2f} s and picture {v.duration:.2f} s: {offset:.3f} s apart "
-             f"(at most {limit:.2f} s).")
+    words = (f"sound lasts {audio_s:.2f} s and picture {v.duration:.2f} s, starting {start_gap:.3f} s apart: "
+             f"off by {offset:.3f} s (at most {limit:.2f} s).")
+    measured = {"video_s": round(v.duration, 3), "audio_s": round(audio_s, 3), "start_gap_s": round(start_gap, 3),
+                "offset_s": round(offset, 3)}
     # No operation parameter changes how a track is fitted to the picture: a mismatch is a tool fault.
-    edit = None
-    return ok, {"video_s": round(v.duration, 3), "audio_s": round(audio_s, 3), "offset_s": round(offset, 3)}, words, edit
+    return ok, measured, words, None
 
 
 def check_image_size(pc, expect, outputs, inputs):
