@@ -123,6 +123,7 @@ QUOTE = re.compile(r"[\"“”«»]([^\"“”«»]{1,300})[\"“”«»]|(?:^|(
 
 @dataclass
 class Request:
+    raw: str  # as the person wrote it
     text: str  # lower-case, numbers as digits, quotes as «0», «1»
     quotes: list[str]
     inputs: dict
@@ -142,7 +143,13 @@ def _prepare(intent: str, inputs: dict, character: str) -> Request:
     text = re.sub(r"\s+", " ", text).strip()
     from ...configs.characters import list_characters
 
-    return Request(text, quotes, inputs or {}, (character or "").lower(), list_characters())
+    return Request(intent, text, quotes, inputs or {}, (character or "").lower(), list_characters())
+
+
+def _original(req: Request, phrase: str) -> str:
+    """An unquoted phrase as the person cased it ("caption it Hello World" keeps "Hello World")."""
+    m = re.search(r"\s+".join(re.escape(w) for w in phrase.split()), req.raw, re.I)
+    return m.group(0) if m else phrase
 
 
 CLAUSE_SPLIT = re.compile(r"\s*(?:;|\.\s|,?\s*\b(?:and then|then|after that|afterwards|finally|next|also)\b,?|"
@@ -370,10 +377,25 @@ def _clause_ops(c: str, req: Request, notes: list[str]) -> list[tuple[int, Op]]:
             add(qm, "caption", **params)
         else:
             add(qm, "voice", **_voice_params(c, req, line))
+    if not re.search(r"«\d+»", c) and (m := _has(
+            r"\b(?:caption|subtitle)(?:ed)?(?: it| the clip| this clip)?(?: with| saying| that says)?:?\s+"
+            r"(?!a\b|an\b|the\b|it\b|this\b|that\b|at\b|on\b|to\b)(\w[^,;]*?)"
+            r"(?=\s+(?:at the (?:top|bottom|center|centre|middle)|in the (?:middle|center|centre)|from \d|for the first)|$)",
+            c)):
+        params = {"text": _original(req, m.group(1).strip(" ."))}
+        pos = _first(r"\b(top|bottom|center|centre|middle)\b", c, str)
+        if pos:
+            params["position"] = {"centre": "center", "middle": "center"}.get(pos, pos)
+        if window:
+            params["start"], params["end"] = window
+        add(m, "caption", **params)
+    elif not re.search(r"«\d+»", c) and _has(r"\b(?:add|put|burn)\b.{0,12}\b(?:caption|subtitle)s?\b", c):
+        raise IntentError("needs_text", "which words should the caption say? Put them in quotes, e.g. "
+                                        "add a caption 'Meanwhile...'")
     if not re.search(r"«\d+»", c) and (m := _has(r"\b(" + SAY + r")\b:?\s+(?!a |an |the |it |this |that )(\w[^,;]*)", c)):
         speaker = _character(req, c[:m.start()]) or _character(req, c)
         if speaker and not _has(r"\b(?:title|caption|subtitle)\b", c):
-            add(m, "voice", **_voice_params(c, req, m.group(2).strip(" ."), speaker))
+            add(m, "voice", **_voice_params(c, req, _original(req, m.group(2).strip(" .")), speaker))
 
     # -- sound
     sting = _has(r"\b(?:music(?:al)? )?sting(?:er)?s?\b|\bdun[- ]dun\b|\bsad trombone\b|\bwah[- ]wah\b|"
