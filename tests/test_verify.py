@@ -80,6 +80,10 @@ def test_verdict_needs_a_hard_check_and_every_hard_check(tmp_path):
     assert "unknown post-condition" in checks[1].detail
     checks, verdict = run([pc("duration", {"seconds": 2.0, "tolerance": 0.1})], [photo])
     assert not verdict["approved"] and "no video or audio output" in checks[0].detail
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 10)
+    checks, verdict = run([pc("duration", {"seconds": 2.0, "tolerance": 0.1}), pc("speech", {})], [broken])
+    assert not verdict["approved"] and all("could not be measured" in c.detail for c in checks)
 
 
 def _insightface_photo() -> Path:
@@ -157,7 +161,7 @@ def test_a_silent_clip_fails_the_sound_checks(studio_dirs, tmp_path):
 @needs_tesseract
 @pytest.mark.parametrize("text,language", [("A rabbit wakes up in the meadow", "eng"), ("È già lì, Luca!", "ita")])
 def test_burned_caption_is_read_back(studio_dirs, bunny, text, language):
-    captioned = video_nodes.burn_text(bunny, text, 0.5, 4.0, "bottom")
+    (captioned,) = video_nodes.BurnCaption().run(bunny, text, 0.5, 4.0, "bottom", 0, "#ffffff", True)  # the node
     checks, verdict = run([pc("caption_ocr", {"text": text, "language": language, "start": 0.5, "end": 4.0},
                               params={"text": text, "position": "bottom", "size": 1.0})], [captioned.path])
     assert verdict["approved"], checks[0].detail

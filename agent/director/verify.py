@@ -811,6 +811,9 @@ def verify(postconditions: list[dict], outputs: list[str], inputs: dict) -> list
             ok, measured, words, edit = False, {}, f"could not be measured: {exc}.", None
         except (bridge.MissingModel, bridge.MissingDependency) as exc:
             ok, measured, words, edit = False, {}, f"could not be measured: {exc}", None
+        except (ValueError, KeyError, TypeError, OSError, RuntimeError) as exc:
+            # A file a tool cannot read, or a malformed expectation: never approved, and the run goes on.
+            ok, measured, words, edit = False, {}, f"could not be measured ({type(exc).__name__}: {exc}).", None
         checks.append(Check(name, pc.get("op"), hard, bool(ok), measured, expect, words, edit))
     return checks
 
