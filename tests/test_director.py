@@ -11,7 +11,7 @@ import pytest
 
 from animation_studio.agent.director import core
 from animation_studio.agent.director.intent import IntentError, parse_intent
-from animation_studio.agent.director.ops import (MACROS, OPERATIONS, Op, PlanError, Unavailable, compile_plan, make,
+from animation_studio.agent.director.ops import (MACROS, OPERATIONS, PlanError, compile_plan, make,
                                                  parse_plan_json, plan_schema, postconditions, validate_plan)
 
 sys.path.insert(0, str(Path(__file__).parent))

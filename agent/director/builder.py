@@ -1,7 +1,7 @@
 """Build API-format graphs against the live catalog, filling every required widget with its default.
 
 ComfyUI's validator reports `required_input_missing` even when an input has a
-default, so a recipe only names what it cares about and the builder writes the
+default, so an operation only names what it cares about and the builder writes the
 rest from the catalog. The same helper builds the graphs the Director node
 returns for expansion (with an explicit id prefix).
 """
@@ -13,7 +13,7 @@ from ..catalog import Catalog, InputSpec
 
 
 class BuildError(ValueError):
-    """A recipe asked for a node or an input the catalog does not have."""
+    """An operation asked for a node or an input the catalog does not have."""
 
 
 def default_value(spec: InputSpec) -> Any:
@@ -89,13 +89,3 @@ def fill_defaults(graph: dict, catalog: Catalog) -> dict:
             if ispec.required and ispec.is_widget and name not in inputs:
                 inputs[name] = default_value(ispec)
     return graph
-
-
-def summarize(graph: dict) -> str:
-    """One line per node: id class(literal inputs) <- links; for the CLI's stream and the run record."""
-    lines = []
-    for nid, node in graph.items():
-        links = [f"{k}<-{v[0]}.{v[1]}" for k, v in node.get("inputs", {}).items() if isinstance(v, list) and len(v) == 2]
-        lits = [f"{k}={v!r}"[:48] for k, v in node.get("inputs", {}).items() if not (isinstance(v, list) and len(v) == 2)]
-        lines.append(f"  {nid}: {node.get('class_type')}({', '.join(lits)}){' ' + ' '.join(links) if links else ''}")
-    return "\n".join(lines)

@@ -9,7 +9,6 @@ adds. Tests stop the loop with LangGraph's own `interrupt_after`.
 """
 from __future__ import annotations
 
-import json
 import operator
 import sqlite3
 import time
@@ -270,7 +269,3 @@ def run_record(state: dict, extra: dict | None = None) -> dict:
         "planning_seconds_excluding_llm": round(state.get("planning_seconds", 0.0), 4),
         "files": state.get("files", []), **(extra or {}),
     }
-
-
-def dumps(value) -> str:
-    return json.dumps(value, indent=2, default=str)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .ops import MACROS, OPERATIONS, Op, PlanError, describe_operations, make, validate_plan
+from .ops import Op, expand_macro, make, validate_plan
 
 
 class IntentError(ValueError):
@@ -573,7 +573,7 @@ def parse_intent(intent: str, inputs: dict | None = None, character: str = "") -
 
 def _parody(ops: list[Op], notes: list[str]) -> list[Op]:
     """The parody macro, with what the words said about its steps; other asked-for steps go before its export."""
-    macro = [make(o.op, **o.params) for o in MACROS["parody"]]
+    macro = expand_macro("parody")
     extra = []
     for op in ops:
         if op.op == "retime":
@@ -596,10 +596,3 @@ def _tidy(ops: list[Op]) -> list[Op]:
             out.append(op)
     exports = [op for op in ops if op.op == "export"]
     return out + exports[-1:]
-
-
-def capabilities() -> str:
-    return WHAT_I_CAN_DO + "\nOperations:\n" + describe_operations()
-
-
-__all__ = ["IntentError", "parse_intent", "capabilities", "clauses", "OPERATIONS", "PlanError"]
