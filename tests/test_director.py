@@ -272,3 +272,20 @@ def test_node_and_cli_give_the_same_plan_and_verdict(studio_dirs, tmp_path):
     assert all({"run_id", "node", "stage", "iteration", "text"} <= set(e) for e in events)
     (saved,) = report["files"]
     assert Path(saved).is_file()
+
+
+def test_with_an_llm_the_paraphrase_the_parser_cannot_read_is_planned_in_the_same_language(studio_dirs):
+    """The parser refuses "let every second last four"; the LLM planner (llm_plan) answers in the operation
+    language and its plan is used. A refusal for safety is never handed to the LLM."""
+    from animation_studio.agent.director.llm_caller import LLMCaller
+    from animation_studio.agent.llm import ScriptedBackend
+
+    name = staged(studio_dirs, "bikes.mp4")
+    kinds = {"video": [name]}
+    facts = core.input_facts(kinds)
+    intent = "let every second of this clip last four"
+    with pytest.raises(IntentError):
+        parse_intent(intent, kinds)
+    backend = ScriptedBackend([{"ops": [{"op": "retime", "params": {"speed": 0.25}}]}] * 3)
+    ops, notes, _ = core.plan(intent, kinds, "", LLMCaller(backend), facts)
+    assert ops == [make("retime", speed=0.25)], notes
