@@ -178,10 +178,13 @@ class ServerEngine:
             errors = []
             for server in self.servers:
                 try:
-                    self._catalog = Catalog.from_object_info(server.object_info(), source=server.url)
-                    break
+                    info = server.object_info()
                 except ServerError as exc:
                     errors.append(str(exc))
+                    continue
+                try:
+                    self._catalog = Catalog.from_object_info(info, source=server.url)
+                    break
                 except ValueError as exc:  # an answer that is JSON but not ComfyUI's node schemas
                     errors.append(f"ComfyUI server {server.url}: {exc}")
             else:
