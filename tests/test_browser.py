@@ -7,9 +7,11 @@ it skips there. It checks what a user of the browser UI sees:
 * the extension loads with no console error;
 * every shipped UI workflow loads with no missing node type, and the frontend's
   own `app.graphToPrompt()` turns it into exactly its `.api.json` twin;
-* the Director panel runs an intent with a scripted LLM and logs its iterations,
-  loads the generated graph on the canvas and saves it as a workflow;
-  its screenshot goes to web/screenshots/director_panel.png (shown in the README).
+* the Director panel (a sidebar tab) runs an intent and shows its progress, the plan as a list of
+  operations, every decision and check, and the result; loads the generated graph on the canvas laid out
+  and readable, and saves it as a workflow twice without overwriting; its screenshot goes to
+  web/screenshots/director_panel.png (shown in the README) when ANIMATION_STUDIO_UPDATE_SCREENSHOTS is set;
+* ComfyUI's Templates browser lists the pack's UI workflows only, each with its thumbnail.
 
 The browser only ever talks to 127.0.0.1: every other host name resolves to
 nothing (--host-resolver-rules), so the frontend's calls home fail fast.
@@ -225,6 +227,45 @@ def test_shipped_workflow_loads_and_converts_in_the_frontend(browser, ui_path):
     assert without_meta(result["output"]) == without_meta(api)
     errors = severe_errors(browser.get_log("browser"))
     assert not errors, f"console errors while loading {ui_path.name}:\n" + "\n".join(errors)
+    if os.environ.get("ANIMATION_STUDIO_UPDATE_SCREENSHOTS"):
+        save_thumbnail(browser, WORKFLOWS / f"{ui_path.stem}.jpg")
+
+
+THUMBNAIL_SIZE = (512, 384)  # the Templates browser's cards are 4:3
+
+
+def save_thumbnail(driver, path: Path) -> None:
+    """The Templates browser's card picture: the whole workflow as it lies on the canvas, as <name>.jpg
+    (ComfyUI's frontend asks a pack's templates for <name>.jpg)."""
+    import io
+
+    from PIL import Image
+
+    box = run_async(driver, """
+        if (app.extensionManager.activeSidebarTab) app.extensionManager.sidebarTab.toggleSidebarTab(app.extensionManager.activeSidebarTab.id);
+        await new Promise(r => setTimeout(r, 300));
+        const bar = document.querySelector('.side-tool-bar-container');  // the icon bar over the canvas's left edge
+        const box = window.animationStudio.showAllNodes(bar, 60);  // at a readable zoom: a big graph shows its start
+        await new Promise(r => setTimeout(r, 400));
+        return {...box, dpr: window.devicePixelRatio};
+    """)
+    shot = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    k, pad = box["dpr"], 16
+    # A 4:3 window onto the graph's start, at least 900 CSS pixels wide so the card is not a close-up.
+    left, top = box["left"] - pad, box["top"] - pad
+    width = max(900.0, (box["bottom"] - box["top"] + 2 * pad) * 4 / 3)
+    right, bottom = min(left + width, shot.width / k - 4), min(top + width * 3 / 4, shot.height / k - 4)
+    nodes = shot.crop((int(left * k), int(top * k), int(right * k), int(bottom * k)))
+    nodes.thumbnail(THUMBNAIL_SIZE, Image.LANCZOS)
+    card = Image.new("RGB", THUMBNAIL_SIZE, shot.getpixel((shot.width - 5, shot.height // 2)))  # the canvas colour
+    card.paste(nodes, ((THUMBNAIL_SIZE[0] - nodes.width) // 2, (THUMBNAIL_SIZE[1] - nodes.height) // 2))
+    card.save(path, "JPEG", quality=88, optimize=True)
+
+
+def panel_lines(driver) -> str:
+    """The panel's decisions-and-checks list, one line per Director event ("#1 check: PASS ...")."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('[data-testid=\"as-steps\"] li')].map(li => li.textContent).join('\\n')")
 
 
 @browser_tier
@@ -245,6 +286,13 @@ def test_director_panel_runs_an_intent_and_shows_its_iterations(browser, server)
     def field(testid):
         return browser.find_element(By.CSS_SELECTOR, f'[data-testid="{testid}"]')
 
+    # The frontend's own styling: PrimeVue classes on the controls, so they take the theme's look.
+    styled = browser.execute_script("""
+        const run = document.querySelector('[data-testid="as-run"]'), intent = document.querySelector('[data-testid="as-intent"]');
+        return {button: run.classList.contains('p-button'), input: intent.classList.contains('p-inputtext'),
+                background: getComputedStyle(run).backgroundColor};""")
+    assert styled["button"] and styled["input"] and styled["background"] not in ("", "rgba(0, 0, 0, 0)"), styled
+
     field("as-intent").send_keys(TITLE_INTENT)
     field("as-llm").send_keys("none")
     field("as-iterations").clear()
@@ -254,40 +302,56 @@ def test_director_panel_runs_an_intent_and_shows_its_iterations(browser, server)
     deadline = time.monotonic() + 240
     log = ""
     while time.monotonic() < deadline:
-        log = field("as-log").text
+        log = panel_lines(browser)
         if re.search(r"^(#\d+ )?(done|error):", log, re.M):
             break
         time.sleep(0.5)
-    assert re.search(r"^#\d+ done:", log, re.M), f"the Director did not finish; its log:\n{log}"
+    assert re.search(r"^#\d+ done:", log, re.M), f"the Director did not finish; the panel shows:\n{log}"
     assert re.search(r"^#1 plan: .*title\(text='Ciao Portorosso', seconds=2\.0\)", log, re.M), log
     assert re.search(r"^#1 graph: \d+ nodes: .*BurnCaption", log, re.M), log
     assert re.search(r"^#1 check: PASS caption_ocr", log, re.M), log
     assert re.search(r"^#1 done: approved", log, re.M), log
+    # The plan as a readable list of operations, the progress bar full, the result previewed.
+    plan = [li.text for li in field("as-plan").find_elements(By.TAG_NAME, "li")]
+    assert plan and plan[0].startswith("title: ") and "Ciao Portorosso" in plan[0], plan
+    assert field("as-progress").find_element(By.TAG_NAME, "div").get_attribute("style").find("100%") >= 0
+    previews = browser.execute_script(
+        "return [...document.querySelectorAll('[data-testid=\"as-media\"] :is(video, img, audio)')]"
+        ".map(e => e.dataset.filename);")
+    assert any(name.endswith((".mp4", ".webm", ".gif", ".png")) for name in previews), previews
 
     field("as-load").click()
     loaded = run_async(browser, """
-        for (let i = 0; i < 50 && !app.graph.nodes.some(n => n.type === 'AnimStudio_BurnCaption'); i++)
+        for (let i = 0; i < 80 && !app.graph.nodes.some(n => n.type === 'AnimStudio_BurnCaption'); i++)
             await new Promise(r => setTimeout(r, 100));
-        return app.graph.nodes.map(n => n.type);
+        await new Promise(r => setTimeout(r, 600));  // the panel frames the loaded nodes after the tab has settled
+        const boxes = app.graph.nodes.map(n => [n.pos[0], n.pos[1], n.pos[0] + n.size[0], n.pos[1] + n.size[1]]);
+        const overlaps = boxes.filter((a, i) => boxes.slice(i + 1).some(b => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3]));
+        return {types: app.graph.nodes.map(n => n.type), scale: app.canvas.ds.scale, overlaps: overlaps.length,
+                titled: app.graph.nodes.every(n => n.title && n.title.length > 0)};
     """)
-    assert "AnimStudio_BurnCaption" in loaded and "AnimStudio_DirectorVerify" in loaded, loaded
-    time.sleep(0.6)  # the panel frames the loaded nodes after the tab has settled
+    assert "AnimStudio_BurnCaption" in loaded["types"] and "AnimStudio_DirectorVerify" in loaded["types"], loaded
+    assert loaded["scale"] >= 0.6 and loaded["overlaps"] == 0 and loaded["titled"], loaded
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 10_000
 
-    field("as-save").click()
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not re.search(r"^saved: ", field("as-log").text, re.M):
-        time.sleep(0.2)
-    saved = re.search(r"^saved: (\S+)", field("as-log").text, re.M)
-    assert saved, field("as-log").text
-    stored = server.base_dir / "user" / "default" / saved.group(1)
-    assert json.loads(stored.read_text())["nodes"], stored
+    saved = []
+    for _ in range(2):  # the second save must not overwrite the first
+        before = len(re.findall(r"^saved: ", panel_lines(browser), re.M))
+        field("as-save").click()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(re.findall(r"^saved: ", panel_lines(browser), re.M)) == before:
+            time.sleep(0.2)
+        saved = re.findall(r"^saved: (\S+)", panel_lines(browser), re.M)
+        assert len(saved) == before + 1, panel_lines(browser)
+    assert saved[0] != saved[1], saved
+    for name in saved:
+        stored = server.base_dir / "user" / "default" / name
+        assert json.loads(stored.read_text())["nodes"], stored
     errors = severe_errors(browser.get_log("browser"))
     assert not errors, "console errors while the Director ran:\n" + "\n".join(errors)
-
 
 
 PREVIEW_GRAPH = {
@@ -333,3 +397,28 @@ def test_output_nodes_show_audio_and_video_previews(browser):
     assert all(m["status"] == 200 and m["bytes"] > 1000 for m in media.values()), media
     errors = severe_errors(browser.get_log("browser"))
     assert not errors, "console errors while previews loaded:\n" + "\n".join(errors)
+
+
+@browser_tier
+def test_templates_browser_lists_only_the_ui_workflows_each_with_its_thumbnail(browser):
+    """ComfyUI 0.8.0 lists <pack>/workflows/*.json (not subfolders) as the pack's templates and the frontend
+    shows <name>.jpg on each card: only UI workflows are listed, every thumbnail is served, every card opens."""
+    result = run_async(browser, """
+        const api = window.comfyAPI.api.api;
+        const listed = await api.getWorkflowTemplates();
+        const mine = listed[args[0]] || [];
+        const cards = [];
+        for (const name of mine) {
+          const thumb = await fetch(api.apiURL(`/workflow_templates/${args[0]}/${name}.jpg`));
+          const json = await fetch(api.apiURL(`/workflow_templates/${args[0]}/${name}.json`));
+          const workflow = json.ok ? await json.json() : null;
+          cards.push({name, thumb: thumb.status, type: thumb.headers.get('content-type'),
+                      bytes: (await thumb.arrayBuffer()).byteLength, opens: !!(workflow && workflow.nodes && workflow.version)});
+        }
+        return {mine, cards};
+    """, comfyui_harness.PACK_FOLDER_NAME)
+    assert "error" not in result, result.get("error")
+    assert sorted(result["mine"]) == sorted(p.stem for p in UI_WORKFLOWS), result["mine"]
+    bad = [c for c in result["cards"] if not (c["thumb"] == 200 and c["type"] == "image/jpeg" and c["bytes"] > 5000
+                                              and c["opens"])]
+    assert not bad, bad

@@ -285,3 +285,22 @@ def test_every_node_has_a_category_and_a_display_name_under_animation_studio():
         assert getattr(cls, "CATEGORY", "").startswith("Animation Studio"), (key, getattr(cls, "CATEGORY", None))
         name = pack.NODE_DISPLAY_NAME_MAPPINGS.get(key, "")
         assert name and not name.startswith("AnimStudio_") and "_" not in name, (key, name)
+
+
+def test_the_template_folder_holds_only_ui_workflows_each_with_a_real_thumbnail():
+    """ComfyUI lists workflows/*.json as the pack's templates (its scan does not descend into api/) and shows
+    workflows/<name>.jpg on each card; the API twins live in workflows/api/."""
+    import numpy as np
+    from PIL import Image
+
+    folder = ROOT / "workflows"
+    ui = sorted(folder.glob("*.json"))
+    assert ui and all("nodes" in json.loads(p.read_text()) and "links" in json.loads(p.read_text()) for p in ui)
+    assert {p.stem for p in ui} == {p.name[:-len(".api.json")] for p in (folder / "api").glob("*.api.json")}
+    assert {p.name for p in folder.iterdir()} == {p.name for p in ui} | {f"{p.stem}.jpg" for p in ui} | {"api"}
+    for path in ui:
+        thumb = Image.open(folder / f"{path.stem}.jpg")
+        pixels = np.asarray(thumb.convert("L"), dtype=np.float32)
+        assert thumb.format == "JPEG" and thumb.width >= 256 and thumb.height >= 256, path.stem
+        assert pixels.std() > 10, f"{path.stem}.jpg is nearly flat"
+        assert (folder / f"{path.stem}.jpg").stat().st_size < 200_000

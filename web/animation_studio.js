@@ -1,14 +1,22 @@
 // Animation AI Studio — browser extension.
-// A "Director" sidebar tab (intent in, live plan/score log out, generated graph onto the canvas)
-// and audio/video previews on the pack's output nodes.
+// A "Director" sidebar tab built from the frontend's own pieces (its sidebar tab API, PrimeVue-styled
+// buttons and inputs through their classes and CSS variables, its toasts): intent in; live progress, the
+// plan as a list of operations, every decision and check, and previews of the result out; the generated
+// graph onto the canvas laid out by the pack (POST /animation_studio/layout) and framed; "save as workflow"
+// that never overwrites. Also audio/video previews on the pack's output nodes.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 
 const DIRECTOR_NODE = "AnimStudio_LLMDirector";
-// The Director node's one message (nodes/director.py DIRECTOR_EVENT); its detail:
-// {run_id, node, stage: plan|brief|graph|evaluate|done, iteration, text, score?, scores?, edits?, graph?}
+// The Director node's one message (agent/director/node.py DIRECTOR_EVENT); its detail:
+// {run_id, node, stage: plan|check|refine|graph|done|..., iteration, text, plan?: [{op, params}], graph?, status?}
 const EVENT = "animation_studio.director";
-const state = { lastGraph: null, lastRun: null, log: [], listeners: new Set() };
+const TAB_ID = "animation-studio-director";
+const STAGE_ICONS = { queued: "pi-send", plan: "pi-list", refine: "pi-wrench", graph: "pi-sitemap", check: "pi-verified",
+  evaluate: "pi-chart-bar", done: "pi-flag", error: "pi-times-circle", saved: "pi-save", loaded: "pi-th-large" };
+
+const state = { lastGraph: null, lastRun: null, lastPlan: null, promptId: null, log: [], media: [], progress: null,
+  listeners: new Set() };
 
 function viewUrl(entry) {
   const q = new URLSearchParams({ filename: entry.filename, subfolder: entry.subfolder || "", type: entry.type || "output" });
@@ -18,29 +26,64 @@ function viewUrl(entry) {
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null) continue;
     if (k === "style") Object.assign(node.style, v);
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v);
   }
-  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children.flat()) if (c !== null && c !== undefined) node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return node;
 }
+
+function toast(severity, summary, detail) {
+  app.extensionManager?.toast?.add({ severity, summary, detail, life: severity === "error" ? 8000 : 4000 });
+}
+
+function notify() { for (const fn of state.listeners) fn(); }
 
 function record(entry) {
   state.log.push(entry);
   if (entry.graph) state.lastGraph = entry.graph;
   if (entry.run_id) state.lastRun = entry.run_id;
-  for (const fn of state.listeners) fn(entry);
+  if (Array.isArray(entry.plan)) state.lastPlan = entry.plan;
+  if (entry.stage === "done") {
+    const ok = /^approved/.test(entry.status || entry.text || "");
+    toast(ok ? "success" : "warn", ok ? "Director: approved" : "Director: finished", entry.text || "");
+  }
+  if (entry.stage === "error") toast("error", "Director", entry.text || "failed");
+  notify();
 }
 
-function describe(entry) {
-  const it = entry.iteration != null ? `#${entry.iteration} ` : "";
-  let line = `${it}${entry.stage || "info"}: ${entry.text || ""}`;
-  // An evaluation carries its metrics as an object; the final verdict carries the score of each iteration as a list.
-  if (entry.scores && !Array.isArray(entry.scores)) {
-    line += "  [" + Object.entries(entry.scores).map(([k, v]) => `${k}=${typeof v === "number" ? v.toFixed(2) : v}`).join(" ") + "]";
+// {op, params} -> "retime: speed 0.25"; whatever list arrives is shown, unknown shapes as JSON.
+function describeOp(op) {
+  if (!op || typeof op !== "object") return String(op);
+  const name = op.op ?? op.name ?? "?";
+  const params = op.params && typeof op.params === "object" ? Object.entries(op.params)
+    .map(([k, v]) => `${k.replace(/_/g, " ")} ${Array.isArray(v) ? v.join(", ") : typeof v === "object" ? JSON.stringify(v) : v}`) : [];
+  return params.length ? `${name}: ${params.join(" · ")}` : String(name);
+}
+
+async function buildDirectorPrompt(form) {
+  const res = await api.fetchApi(`/object_info/${DIRECTOR_NODE}`);
+  const info = (await res.json())[DIRECTOR_NODE];
+  if (!info) throw new Error(`${DIRECTOR_NODE} is not installed on this server`);
+  const inputs = {};
+  for (const section of ["required", "optional"]) {
+    for (const [name, spec] of Object.entries(info.input[section] || {})) {
+      const [type, cfg = {}] = spec;
+      if (cfg.forceInput) continue;
+      if (name in form && form[name] !== "" && form[name] !== undefined) inputs[name] = form[name];
+      else if (section === "required" && cfg.default !== undefined) inputs[name] = cfg.default;
+      else if (section === "required" && Array.isArray(type)) inputs[name] = type[0];
+      else if (section === "required" && type === "COMBO") inputs[name] = (cfg.options || [])[0];
+    }
   }
-  return line;
+  const prompt = { director: { class_type: DIRECTOR_NODE, inputs } };
+  if (!info.output_node) {
+    const slot = Math.max(0, (info.output || []).indexOf("STRING"));
+    prompt.report = { class_type: "AnimStudio_ShowJSON", inputs: { text: ["director", slot] } };
+  }
+  return prompt;
 }
 
 // The Director's graphs carry expansion ids ("1.it2.3"); the canvas wants plain numbers.
@@ -58,113 +101,175 @@ function renumberGraph(graph) {
   return out;
 }
 
-async function buildDirectorPrompt(form) {
-  const res = await api.fetchApi(`/object_info/${DIRECTOR_NODE}`);
-  const info = (await res.json())[DIRECTOR_NODE];
-  if (!info) throw new Error(`${DIRECTOR_NODE} is not installed on this server`);
-  const inputs = {};
-  for (const section of ["required", "optional"]) {
-    for (const [name, spec] of Object.entries(info.input[section] || {})) {
-      const [type, cfg = {}] = spec;
-      if (name in form && form[name] !== "") inputs[name] = form[name];
-      else if (section === "required" && cfg.default !== undefined) inputs[name] = cfg.default;
-      else if (section === "required" && Array.isArray(type)) inputs[name] = type[0];
-      else if (section === "required" && type === "COMBO") inputs[name] = (cfg.options || [])[0];
-    }
-  }
-  const prompt = { director: { class_type: DIRECTOR_NODE, inputs } };
-  if (!info.output_node) {
-    const slot = Math.max(0, (info.output || []).indexOf("STRING"));
-    prompt.report = { class_type: "AnimStudio_ShowJSON", inputs: { text: ["director", slot] } };
-  }
-  return prompt;
-}
-
-// loadApiJson arranges the nodes but leaves the view where it was; frame them all (scale at most 1)
-// in the part of the canvas that this panel does not cover (the sidebar lies over the canvas).
-function showAllNodes(panel, margin = 40) {
+// Frame every node in the part of the canvas the panel does not cover, at a scale a person can read.
+function showAllNodes(panel, margin = 40, minScale = 0.6) {
   const nodes = app.graph?.nodes || [];
   const ds = app.canvas?.ds;
   if (!nodes.length || !ds) return;
   const area = app.canvas.canvas.getBoundingClientRect();
-  const left = Math.max(0, (panel?.getBoundingClientRect().right ?? area.left) - area.left);
+  const left = panel ? Math.max(0, panel.getBoundingClientRect().right - area.left) : 0;
   const xs = nodes.flatMap((n) => [n.pos[0], n.pos[0] + n.size[0]]);
   const ys = nodes.flatMap((n) => [n.pos[1] - 30, n.pos[1] + n.size[1]]); // 30: the title bar above pos
   const [minX, maxX, minY, maxY] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   const top = 90; // the floating workflow name and Run bar
-  const scale = Math.min(1, (area.width - left - 2 * margin) / (maxX - minX), (area.height - top - 2 * margin) / (maxY - minY));
+  const fit = Math.min((area.width - left - 2 * margin) / (maxX - minX), (area.height - top - 2 * margin) / (maxY - minY));
+  const scale = Math.max(minScale, Math.min(1, fit)); // below 0.6 titles and widgets stop being readable: scroll instead
   ds.scale = scale;
   ds.offset = [(left + margin) / scale - minX, (top + margin) / scale - minY];
   app.canvas.setDirty(true, true);
+  // Where the nodes now lie on the page (CSS pixels), e.g. to take a picture of them.
+  return { left: area.left + (minX + ds.offset[0]) * scale, top: area.top + (minY + ds.offset[1]) * scale,
+    right: area.left + (maxX + ds.offset[0]) * scale, bottom: area.top + (maxY + ds.offset[1]) * scale };
 }
+
+async function loadGraphOnCanvas(panel) {
+  if (!state.lastGraph) throw new Error("no generated graph yet");
+  const graph = renumberGraph(state.lastGraph);
+  const res = await api.fetchApi("/animation_studio/layout", { method: "POST", body: JSON.stringify({ graph }) });
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || `layout failed (${res.status})`);
+  const name = `director-${state.lastRun || "graph"}`;
+  await app.loadGraphData(body.workflow, true, true, name, { showMissingNodesDialog: false, showMissingModelsDialog: false });
+  await new Promise((r) => setTimeout(r, 300)); // after the frontend has restored the new tab's saved view
+  showAllNodes(panel);
+  record({ stage: "loaded", text: `${Object.keys(graph).length} nodes on the canvas as ${name}` });
+}
+
+async function saveAsWorkflow() {
+  const { workflow } = await app.graphToPrompt();
+  const stem = `animation_studio_${state.lastRun || Date.now()}`;
+  // The next free name; the server's overwrite=false still refuses a file that appeared meanwhile (409).
+  const taken = new Set((await api.listUserDataFullInfo("workflows")).map((f) => String(f.path).split("/").pop()));
+  for (let n = 0; n < 100; n++) {
+    const file = n ? `${stem}_${n + 1}.json` : `${stem}.json`;
+    if (taken.has(file)) continue;
+    const name = `workflows/${file}`;
+    const res = await api.storeUserData(name, workflow, { overwrite: false, stringify: true, throwOnError: false });
+    if (res && res.status === 409) continue; // exists: never overwritten, try the next free name
+    if (res && !res.ok) throw new Error(`saving ${name} failed (${res.status})`);
+    record({ stage: "saved", text: name });
+    toast("success", "Saved as workflow", name);
+    return name;
+  }
+  throw new Error(`workflows/${stem}*.json: no free name`);
+}
+
+// ------------------------------------------------------------------ the panel
+const CSS = `
+.as-panel{display:flex;flex-direction:column;gap:.75rem;padding:.75rem;height:100%;overflow:auto;box-sizing:border-box;
+  color:var(--p-text-color,var(--fg-color));font-size:.875rem}
+.as-panel h3{margin:0;font-size:1rem;display:flex;align-items:center;gap:.5rem}
+.as-panel label{display:flex;flex-direction:column;gap:.25rem;color:var(--p-text-muted-color,var(--descrip-text))}
+.as-panel .as-row{display:flex;gap:.5rem;flex-wrap:wrap;align-items:flex-end}
+.as-panel .as-row>label{flex:1}
+.as-panel .p-inputtext{width:100%;box-sizing:border-box;font:inherit}
+.as-panel .as-section{border:1px solid var(--p-content-border-color,var(--border-color));border-radius:.5rem;padding:.5rem .75rem}
+.as-panel .as-section>b{display:block;margin-bottom:.35rem}
+.as-panel ol.as-plan{margin:0;padding-left:1.4rem}.as-panel ol.as-plan li{margin:.15rem 0}
+.as-panel .as-op{font-weight:600;color:var(--p-primary-color)}
+.as-panel ul.as-steps{list-style:none;margin:0;padding:0;max-height:32vh;overflow:auto}
+.as-panel ul.as-steps li{display:flex;gap:.5rem;padding:.2rem 0;border-bottom:1px solid var(--p-content-border-color,var(--border-color))}
+.as-panel ul.as-steps li .pi{margin-top:.15rem;color:var(--p-primary-color)}
+.as-panel ul.as-steps li.as-fail .pi{color:var(--p-red-400,#f87171)}
+.as-panel .as-progress{height:.4rem;background:var(--p-content-border-color,#444);border-radius:.2rem;overflow:hidden}
+.as-panel .as-progress>div{height:100%;background:var(--p-primary-color);transition:width .2s}
+.as-panel .as-media img,.as-panel .as-media video{width:100%;border-radius:.35rem;margin-top:.35rem}
+.as-panel .as-media audio{width:100%;margin-top:.35rem}
+`;
 
 function renderPanel(root) {
   root.innerHTML = "";
-  const intent = el("textarea", { rows: 4, placeholder: "e.g. Generate Luca saying 'Silenzio, Bruno!' with determination", "data-testid": "as-intent", style: { width: "100%" } });
-  const character = el("select", { "data-testid": "as-character" }, el("option", { value: "" }, "(from the intent)"));
-  const llm = el("input", { value: "", list: "as-llm-choices", placeholder: "none | local | ollama:MODEL | openai:URL#MODEL | scripted:FILE.json", "data-testid": "as-llm", style: { width: "100%" } });
+  if (!document.getElementById("as-panel-css")) document.head.append(el("style", { id: "as-panel-css" }, CSS));
+  const input = (attrs) => el("input", { class: "p-inputtext p-component", ...attrs });
+  const button = (label, icon, attrs, secondary = false) => el("button",
+    { class: `p-button p-component p-button-sm${secondary ? " p-button-secondary p-button-outlined" : ""}`, type: "button", ...attrs },
+    el("span", { class: `p-button-icon p-button-icon-left pi ${icon}` }), el("span", { class: "p-button-label" }, label));
+
+  const intent = el("textarea", { class: "p-textarea p-inputtext p-component", rows: 3, "data-testid": "as-intent",
+    placeholder: "e.g. Luca saying 'Silenzio, Bruno!' with determination" });
+  const character = el("select", { class: "p-inputtext p-component", "data-testid": "as-character" }, el("option", { value: "" }, "(from the intent)"));
+  const llm = input({ value: "", list: "as-llm-choices", "data-testid": "as-llm", placeholder: "none | local | ollama:MODEL | openai:URL#MODEL" });
   const llmChoices = el("datalist", { id: "as-llm-choices" }, ...["none", "local", "ollama:qwen2.5vl", "openai:http://127.0.0.1:8000/v1#MODEL"].map((v) => el("option", { value: v })));
-  const iterations = el("input", { type: "number", min: 1, max: 5, value: 2, "data-testid": "as-iterations", style: { width: "4em" } });
-  const approve = el("input", { type: "number", min: 0, max: 1, step: 0.05, value: 0.7, "data-testid": "as-approve", style: { width: "5em" } });
-  const inputFiles = el("textarea", { rows: 2, placeholder: "input-folder files, one a line (video, image, audio)", "data-testid": "as-inputs", style: { width: "100%" } });
-  const log = el("pre", { "data-testid": "as-log", style: { whiteSpace: "pre-wrap", maxHeight: "50vh", overflow: "auto", fontSize: "12px", background: "rgba(0,0,0,.25)", padding: "6px" } });
+  const iterations = input({ type: "number", min: 1, max: 5, value: 2, "data-testid": "as-iterations" });
+  const inputFiles = el("textarea", { class: "p-textarea p-inputtext p-component", rows: 2, "data-testid": "as-inputs",
+    placeholder: "input-folder files, one a line (video, image, audio)" });
+
   const status = el("div", { "data-testid": "as-status" }, "idle");
-  const show = (entry) => { log.textContent += describe(entry) + "\n"; log.scrollTop = log.scrollHeight; status.textContent = entry.stage || "running"; };
-  state.log.forEach(show);
+  const bar = el("div", { style: { width: "0%" } });
+  const progress = el("div", { class: "as-progress", "data-testid": "as-progress" }, bar);
+  const plan = el("ol", { class: "as-plan", "data-testid": "as-plan" });
+  const steps = el("ul", { class: "as-steps", "data-testid": "as-steps" });
+  const media = el("div", { class: "as-media", "data-testid": "as-media" });
+
+  const update = () => {
+    const last = state.log[state.log.length - 1];
+    status.textContent = last ? `${last.stage || "running"}${last.iteration != null ? ` · iteration ${last.iteration}` : ""}` : "idle";
+    const p = state.progress;
+    bar.style.width = p && p.max ? `${Math.round((100 * p.value) / p.max)}%` : last?.stage === "done" ? "100%" : "0%";
+    plan.replaceChildren(...(state.lastPlan || []).map((op) => {
+      const [name, ...rest] = describeOp(op).split(": ");
+      return el("li", {}, el("span", { class: "as-op" }, name), rest.length ? `: ${rest.join(": ")}` : "");
+    }));
+    // One line per event, read as "#2 check: PASS duration: ..." (the browser tier reads them too).
+    steps.replaceChildren(...state.log.map((entry) => el("li", { class: /^FAIL\b/.test(entry.text || "") || entry.stage === "error" ? "as-fail" : "" },
+      el("i", { class: `pi ${STAGE_ICONS[entry.stage] || "pi-info-circle"}` }),
+      el("span", {}, entry.iteration != null ? el("b", {}, `#${entry.iteration} `) : "", `${entry.stage}: ${entry.text || ""}`))));
+    steps.scrollTop = steps.scrollHeight;
+    media.replaceChildren(...state.media.map(({ entry, kind }) => kind === "image"
+      ? el("img", { src: viewUrl(entry), alt: entry.filename, "data-filename": entry.filename })
+      : el(kind, { src: viewUrl(entry), controls: "", loop: kind === "video" ? "" : null, "data-filename": entry.filename })));
+  };
   state.listeners.clear();
-  state.listeners.add(show);
+  state.listeners.add(update);
+  update();
 
   api.fetchApi("/animation_studio/characters").then((r) => r.json()).then((data) => {
     for (const c of data.characters || []) character.append(el("option", { value: c.name }, c.display_name || c.name));
   }).catch(() => {});
 
-  const run = el("button", { "data-testid": "as-run", onclick: async () => {
+  const run = button("Direct", "pi-play", { "data-testid": "as-run", onclick: async () => {
     try {
-      const prompt = await buildDirectorPrompt({ intent: intent.value, character: character.value, llm: llm.value, max_iterations: Number(iterations.value),
-        approve_score: Number(approve.value), input_files: inputFiles.value });
+      Object.assign(state, { log: [], media: [], lastPlan: null, lastGraph: null, progress: null });
+      const prompt = await buildDirectorPrompt({ intent: intent.value, character: character.value, llm: llm.value,
+        max_iterations: Number(iterations.value), input_files: inputFiles.value });
       const res = await api.fetchApi("/prompt", { method: "POST", body: JSON.stringify({ prompt, client_id: api.clientId }) });
       const body = await res.json();
       if (!res.ok) throw new Error(JSON.stringify(body.error || body));
+      state.promptId = body.prompt_id;
       record({ stage: "queued", text: `prompt ${body.prompt_id}` });
     } catch (err) {
       record({ stage: "error", text: String(err.message || err) });
     }
-  } }, "Direct");
-  const load = el("button", { "data-testid": "as-load", onclick: async () => {
-    if (!state.lastGraph) return record({ stage: "error", text: "no generated graph yet" });
-    await app.loadApiJson(renumberGraph(state.lastGraph), `director-${state.lastRun || "graph"}`);
-    setTimeout(() => showAllNodes(root), 300); // after the frontend has restored the new tab's saved view
-  } }, "Load graph on canvas");
-  const save = el("button", { "data-testid": "as-save", onclick: async () => {
-    const { workflow } = await app.graphToPrompt();
-    const name = `workflows/animation_studio_${state.lastRun || Date.now()}.json`;
-    const res = await api.storeUserData(name, workflow, { overwrite: false, stringify: true, throwOnError: false });
-    record({ stage: res && res.status === 409 ? "error" : "saved", text: res && res.status === 409 ? `${name} exists; not overwritten` : name });
-  } }, "Save as workflow");
+  } });
+  const guarded = (fn) => async () => { try { await fn(); } catch (err) { record({ stage: "error", text: String(err.message || err) }); } };
+  const load = button("Load graph on canvas", "pi-sitemap", { "data-testid": "as-load", onclick: guarded(() => loadGraphOnCanvas(root)) }, true);
+  const save = button("Save as workflow", "pi-save", { "data-testid": "as-save", onclick: guarded(saveAsWorkflow) }, true);
 
-  root.append(
-    el("div", { style: { display: "flex", flexDirection: "column", gap: "6px", padding: "8px" } },
-      el("b", {}, "LLM Director"), intent,
-      el("label", {}, "Character ", character),
-      el("label", {}, "LLM ", llm), llmChoices,
-      el("label", {}, "Inputs ", inputFiles),
-      el("div", { style: { display: "flex", gap: "12px" } },
-        el("label", {}, "Max iterations ", iterations), el("label", {}, "Approve at ", approve)),
-      el("div", { style: { display: "flex", gap: "4px", flexWrap: "wrap" } }, run, load, save),
-      status, log));
+  root.append(el("div", { class: "as-panel" },
+    el("h3", {}, el("i", { class: "pi pi-video" }), "LLM Director"),
+    el("label", {}, "What should the Director make?", intent),
+    el("div", { class: "as-row" }, el("label", {}, "Character", character), el("label", { style: { maxWidth: "7rem" } }, "Iterations", iterations)),
+    el("label", {}, "LLM", llm), llmChoices,
+    el("label", {}, "Inputs", inputFiles),
+    el("div", { class: "as-row" }, run, load, save),
+    el("div", { class: "as-section" }, el("b", {}, "Progress"), status, progress),
+    el("div", { class: "as-section" }, el("b", {}, "Plan"), plan),
+    el("div", { class: "as-section" }, el("b", {}, "Decisions and checks"), steps),
+    el("div", { class: "as-section" }, el("b", {}, "Result"), media)));
 }
 
+// ------------------------------------------------------------------ previews on the pack's output nodes
 // The pack's output nodes report files as ui.audio (SaveAudio) and ui.videos / ui.gifs (SaveVideo, the
 // VideoHelperSuite convention, which other video tools also read); ui.video is accepted too.
-function mediaEntries(message) {
+function mediaEntries(message, withImages = false) {
   const seen = new Set();
-  const pick = (keys, kind) => keys.flatMap((k) => message[k] || []).filter((e) => {
-    const key = `${e.type}/${e.subfolder}/${e.filename}`;
-    if (!e.filename || seen.has(key)) return false;
+  const pick = (keys, kind) => keys.flatMap((k) => message?.[k] || []).filter((e) => {
+    const key = `${e?.type}/${e?.subfolder}/${e?.filename}`;
+    if (!e?.filename || seen.has(key)) return false;
     seen.add(key);
     return true;
   }).map((entry) => ({ entry, kind }));
-  return [...pick(["videos", "video", "gifs"], "video"), ...pick(["audio"], "audio")];
+  return [...pick(["videos", "video", "gifs"], "video"), ...pick(["audio"], "audio"), ...(withImages ? pick(["images"], "image") : [])];
 }
 
 function addMediaPreview(node, message) {
@@ -181,14 +286,23 @@ app.registerExtension({
   name: "animation_studio.director",
   async setup() {
     api.addEventListener(EVENT, (event) => record(event.detail || {}));
-    // A Director that fails (bad intent, no recipe, LLM down) says why in the panel too.
+    // Live progress and results of the Director's own prompt (its expansion runs inside it).
+    api.addEventListener("progress", ({ detail }) => {
+      if (detail?.prompt_id && detail.prompt_id === state.promptId) { state.progress = detail; notify(); }
+    });
+    api.addEventListener("executed", ({ detail }) => {
+      if (!detail?.prompt_id || detail.prompt_id !== state.promptId) return;
+      const found = mediaEntries(detail.output, true);
+      if (found.length) { state.media.push(...found); notify(); }
+    });
+    // A Director that fails (bad intent, LLM down) says why in the panel too.
     api.addEventListener("execution_error", (event) => {
       const d = event.detail || {};
       if (d.node_type === DIRECTOR_NODE) record({ stage: "error", text: d.exception_message || "the Director failed" });
     });
-    const tab = { id: "animation-studio-director", icon: "pi pi-video", title: "Director", tooltip: "Animation Studio — LLM Director", type: "custom", render: renderPanel };
+    const tab = { id: TAB_ID, icon: "pi pi-video", title: "Director", tooltip: "Animation Studio — LLM Director", type: "custom", render: renderPanel };
     if (app.extensionManager?.registerSidebarTab) app.extensionManager.registerSidebarTab(tab);
-    window.animationStudio = { state, buildDirectorPrompt, record, renumberGraph };
+    window.animationStudio = { state, buildDirectorPrompt, record, renumberGraph, describeOp, loadGraphOnCanvas, saveAsWorkflow, showAllNodes };
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!nodeData.name?.startsWith("AnimStudio_")) return;
