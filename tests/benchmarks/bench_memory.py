@@ -1,7 +1,7 @@
 """Peak memory of Lip Sync per minute of speech: streamed to a video (Lip Sync streamed video) vs the IMAGE output.
 
 Each measurement runs in a fresh child process; the figure is the peak resident set size (ru_maxrss) above the
-child's own baseline after imports and a warm-up, divided by the minutes of speech. A streaming node's growth is
+child's current RSS after imports and a warm-up (Linux /proc), divided by the minutes of speech. A streaming node's growth is
 flat in the input's length (its MB per minute falls as the input grows); the IMAGE path (the peer, measured in
 the same run) holds every frame as float32, so its growth is proportional to the length.
 Input: a real photo (insightface's Tom_Hanks_54745.png when installed, else a gradient) at 256x256, 24 fps,
@@ -46,6 +46,11 @@ def _speech(seconds: float, rate: int = 16000):
     return (0.3 * syllables * np.sin(2 * np.pi * 180 * t) * (1 + 0.3 * np.sin(2 * np.pi * 900 * t))).astype(np.float32)
 
 
+def _current_rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def child(mode: str, seconds: float) -> None:
     """One measurement: prints a JSON line with baseline and peak RSS in MB."""
     from animation_studio.nodes.core import numpy_to_image
@@ -58,7 +63,7 @@ def child(mode: str, seconds: float) -> None:
     node = LipSyncVideo() if mode == "stream" else LipSync()
     node.run(image, warm, FPS, "energy", MOUTH, "")  # imports, codec and filter set-up out of the baseline
     audio = to_audio(_speech(seconds), 16000)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = _current_rss_mb()  # now, not the high-water mark: the warm-up's own peak is not the run's
     start = time.perf_counter()
     out = node.run(image, audio, FPS, "energy", MOUTH, "")
     secs = time.perf_counter() - start
