@@ -780,7 +780,7 @@ def fingerprint(settings: CurationSettings, video_path: str) -> str:
 def background_plate(rgb, alpha, model_name: str = "big-lama.pt"):
     """The set without its characters: LaMa from models/inpaint when present, OpenCV Telea otherwise.
 
-    Returns (plate uint8 RGB, which path was used).
+    Returns (plate uint8 RGB, which path was used). Pixels outside the (7-px grown) hole are the source's.
     """
     np, cv2 = _np(), _cv2()
     hole = (cv2.dilate((alpha > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0).astype(np.uint8)
@@ -789,22 +789,47 @@ def background_plate(rgb, alpha, model_name: str = "big-lama.pt"):
     except bridge.MissingModel:
         model_path = None
     if model_path is not None:
-        return _lama(rgb, hole, model_path), "lama"
+        return lama_inpaint(rgb, hole, load_lama(model_path)), "lama"
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     plate = cv2.inpaint(bgr, hole * 255, 5, cv2.INPAINT_TELEA)
     return cv2.cvtColor(plate, cv2.COLOR_BGR2RGB), "opencv_telea"
 
 
-def _lama(rgb, hole, model_path):
-    """Big-LaMa as TorchScript (the export ComfyUI inpaint packs use): image [1,3,H,W] + mask [1,1,H,W] in 0..1."""
+LAMA_MODULO = 8  # LaMa's generator downsamples three times: sides must be multiples of 8
+
+
+def load_lama(model_path):
+    """A TorchScript LaMa from models/inpaint: either the export inpaint packs ship (big-lama.pt: forward(image,
+    mask)) or the bare generator (forward(x), x = image*(1-mask) ++ mask, 4 channels)."""
+    torch = bridge.require("torch", "dataset")
+    try:
+        model = torch.jit.load(str(model_path), map_location="cpu").eval()
+    except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/ValueError/zip errors for non-TorchScript
+        raise ValueError(f"{Path(model_path).name} in {Path(model_path).parent} is not a TorchScript LaMa "
+                         f"(export big-lama to TorchScript, as the ComfyUI inpaint packs ship it): "
+                         f"{str(exc).splitlines()[0][:120]}") from None
+    return model
+
+
+def lama_inpaint(rgb, hole, model):
+    """LaMa's own pre/post-processing (saicinpainting predict.py): image in 0..1, mask binarised, both padded
+    to a multiple of 8 with numpy's 'symmetric' mode (pad_img_to_modulo), the generator fed
+    image*(1-mask) ++ mask, its output composited as mask*pred + (1-mask)*image, cropped and turned into
+    uint8 by clip(x*255) and truncation. Pixels outside the hole are then the source's, bit for bit (the float
+    round trip could lower them by one level)."""
     np = _np()
     torch = bridge.require("torch", "dataset")
-    model = torch.jit.load(str(model_path), map_location="cpu").eval()
     h, w = hole.shape
-    ph, pw = (8 - h % 8) % 8, (8 - w % 8) % 8
-    img = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="reflect").astype(np.float32) / 255
-    mask = np.pad(hole, ((0, ph), (0, pw)), mode="constant").astype(np.float32)
+    pad = ((0, -h % LAMA_MODULO), (0, -w % LAMA_MODULO))
+    img = np.pad(rgb.astype(np.float32) / 255.0, pad + ((0, 0),), mode="symmetric")
+    mask = np.pad((hole > 0).astype(np.float32), pad, mode="symmetric")
+    image = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+    mask_t = torch.from_numpy(np.ascontiguousarray(mask))[None, None]
     with torch.inference_mode():
-        out = model(torch.from_numpy(img).permute(2, 0, 1)[None], torch.from_numpy(mask)[None, None])
-    plate = (out[0].permute(1, 2, 0).clamp(0, 1).numpy()[:h, :w] * 255 + 0.5).astype(np.uint8)
-    return np.where(hole[..., None] > 0, plate, rgb)
+        if len(model.forward.schema.arguments) == 3:  # self, image, mask: the export masks and concatenates itself
+            pred = model(image, mask_t)
+        else:
+            pred = model(torch.cat([image * (1 - mask_t), mask_t], dim=1))
+        inpainted = mask_t * pred + (1 - mask_t) * image
+    out = np.clip(inpainted[0].permute(1, 2, 0).numpy()[:h, :w] * 255, 0, 255).astype(np.uint8)
+    return np.where(hole[..., None] > 0, out, rgb)
