@@ -231,8 +231,8 @@ BY_NODE: dict[str, dict[str, str]] = {
     "DedupeFrames": {"images": "Candidate frames.", "max_distance": "Frames whose perceptual hashes differ by "
                                                                     "at most this many bits count as duplicates."},
     "BackgroundPlate": {"images": "Frames of one shot.", "masks": "Subject masks to remove.",
-                        "lama_model": "LaMa inpainting model in models/lama (a clean plate from other "
-                                      "frames is used without it)."},
+                        "lama_model": "LaMa inpainting model (TorchScript, e.g. big-lama.pt) in "
+                                      "models/inpaint; OpenCV Telea fills the hole without it."},
     "CurateDataset": {"video": "The film to take training images from.",
                       "character": "Character the dataset is for (its references and trigger word).",
                       "dataset_name": "Folder name of the dataset inside the output folder.",
