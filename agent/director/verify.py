@@ -320,7 +320,8 @@ _CONTAINERS = {"mp4": ("mp4", "mov"), "webm": ("webm", "matroska"), "gif": ("gif
 
 def check_format(pc, expect, outputs, inputs):
     want = str(expect["format"]).lower()
-    kinds = ("image",) if want in ("png", "jpg", "jpeg", "webp") else ("audio",) if want in ("wav", "mp3", "flac", "ogg") else ("video",)
+    kinds = (("image",) if want in ("png", "jpg", "jpeg", "webp") else
+             ("audio",) if want in ("wav", "mp3", "flac", "ogg") else ("video",))
     path = _pick(pc, outputs, kinds)
     if kinds == ("image",):
         from PIL import Image
@@ -601,7 +602,8 @@ def check_caption_ocr(pc, expect, outputs, inputs):
     size = (pc.get("params") or {}).get("size")
     edit = None
     if not ok and isinstance(size, (int, float)) and size < 3.0:
-        edit = _edit(pc, "the caption does not read back: burn it larger", params={"size": round(min(3.0, size * 1.4), 2)})
+        edit = _edit(pc, "the caption does not read back: burn it larger",
+                     params={"size": round(min(3.0, size * 1.4), 2)})
     return ok, found, words, edit
 
 
@@ -682,7 +684,8 @@ def check_most_active_scene(pc, expect, outputs, inputs):
     words = (f"the source's most active scene is #{best} ({span[0]:.2f}-{span[1]:.2f} s, activity "
              f"{activity[best]:.1f}); {sum(inside)} of {len(inside)} sampled output pictures come from it "
              f"(from {', '.join(f'{t:.2f}' for t in picks)} s).")
-    edit = None if ok else _edit(pc, f"the output is not the most active scene (#{best}, {span[0]:.2f}-{span[1]:.2f} s)",
+    edit = None if ok else _edit(pc, f"the output is not the most active scene (#{best}, "
+                                     f"{span[0]:.2f}-{span[1]:.2f} s)",
                                  params={"by": "index", "index": best})
     return ok, measured, words, edit
 

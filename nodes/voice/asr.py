@@ -228,7 +228,8 @@ class TranscribeSpeech:
 
         samples, rate = from_audio(audio)
         if language not in LANGUAGE_CHOICES:
-            raise ValueError(f"Transcribe Speech: input 'language' must be one of {LANGUAGE_CHOICES}, got {language!r}.")
+            raise ValueError(f"Transcribe Speech: input 'language' must be one of {LANGUAGE_CHOICES}, "
+                             f"got {language!r}.")
         expected = str(expected_text or "").strip()
         if len(expected) > 5000:
             raise ValueError("Transcribe Speech: input 'expected_text' is longer than 5000 characters.")
