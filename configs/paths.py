@@ -118,12 +118,7 @@ def save_prefix(root, prefix, *, node: str, input: str = "filename_prefix") -> t
     folders are created inside root and a symlinked folder leading out is refused.
     """
     what = f"{node}: input '{input}'"
-    try:
-        parts = _parts(prefix, f"{what} {prefix!r}" if not isinstance(prefix, str) else what)
-    except ValueError as exc:
-        if isinstance(exc, PathRefused):
-            raise PathRefused(f"{exc} (the file must be saved inside the output folder)") from None
-        raise ValueError(f"{what}: {exc}") from None
+    parts = _parts(prefix, what)  # its errors name the node and the input
     if not parts:
         raise ValueError(f"{what} {prefix!r} has no file name.")
     base = Path(root).resolve()

@@ -86,6 +86,15 @@ def test_save_prefix_cannot_leave_the_output_folder(studio_dirs, outside, node, 
 
 
 @pytest.mark.parametrize("node", SAVE_NODES)
+@pytest.mark.parametrize("prefix", ["", "./", 5])
+def test_empty_or_non_text_prefix_is_a_clear_error(studio_dirs, node, prefix):
+    with pytest.raises(ValueError) as err:
+        _save(node, prefix)
+    assert str(err.value).startswith(f"{node}: input 'filename_prefix'")
+    assert [p for p in _files_under(studio_dirs["outputs"])] == []
+
+
+@pytest.mark.parametrize("node", SAVE_NODES)
 def test_symlinked_output_subfolder_leading_out_is_refused(studio_dirs, outside, node):
     (studio_dirs["outputs"] / "link").symlink_to(outside, target_is_directory=True)
     with pytest.raises(PermissionError, match="symlink"):
