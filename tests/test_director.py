@@ -289,3 +289,29 @@ def test_with_an_llm_the_paraphrase_the_parser_cannot_read_is_planned_in_the_sam
     backend = ScriptedBackend([{"ops": [{"op": "retime", "params": {"speed": 0.25}}]}] * 3)
     ops, notes, _ = core.plan(intent, kinds, "", LLMCaller(backend), facts)
     assert ops == [make("retime", speed=0.25)], notes
+
+
+@pytest.mark.timeout(600)
+def test_a_clip_of_the_wrong_length_is_never_approved_and_its_edit_is_tried(studio_dirs, tmp_path):
+    """An engine that ignores the speed (as a broken node would) makes a clip of the wrong length every time:
+    the duration check fails, its edit becomes the next plan, and the run stops at the budget not approved."""
+    from animation_studio.agent.director.graph import run_director
+    from animation_studio.agent.engine import EmbeddedEngine
+
+    class SpeedIgnoringEngine(EmbeddedEngine):
+        def run(self, graph, **kwargs):
+            for node in graph.values():
+                if node["class_type"] == "AnimStudio_SlowMotion":
+                    node["inputs"]["factor"] = 1.0
+            return super().run(graph, **kwargs)
+
+    name = staged(studio_dirs, "bikes.mp4")
+    deps, _ = _deps(tmp_path)
+    deps.engine = SpeedIgnoringEngine()
+    state = run_director("keep the first second and play it at half speed", deps, run_id="t4", inputs=[name])
+    assert state["status"] == "budget", state["message"]
+    assert len(state["iterations"]) == 2 and not any(it["verdict"]["approved"] for it in state["iterations"])
+    failed = [c for c in state["iterations"][0]["checks"] if not c["passed"]]
+    assert [c["check"] for c in failed] == ["duration"] and failed[0]["measured"]
+    assert state["plan"][1]["params"]["speed"] != 0.5  # the verifier's edit was applied to the next iteration
+    assert "duration" in state["message"]

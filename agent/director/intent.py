@@ -101,6 +101,7 @@ def _numbers(text: str) -> str:
     t = re.sub(r"\bhalf (?:a|an) (second|sec)\b", r"0.5 \1s", t)
     t = re.sub(r"\b(a|one) (second|sec) and a half\b", "1.5 seconds", t)
     t = re.sub(r"\b(?:a )?couple of\b", "2", t)
+    t = re.sub(r"\b(first|last|opening|initial) (second|sec)\b", r"\1 1 \2", t)  # "the first second" is 1 s
     t = re.sub(r"\b(?:for|of|in|after|hold(?: it)?|holds?) a (second)\b", lambda m: m.group(0).replace("a second", "1 second"), t)
     for word, value in sorted(NUMBER_WORDS.items(), key=lambda kv: -len(kv[0])):
         if word == "one":
