@@ -422,3 +422,53 @@ def test_templates_browser_lists_only_the_ui_workflows_each_with_its_thumbnail(b
     bad = [c for c in result["cards"] if not (c["thumb"] == 200 and c["type"] == "image/jpeg" and c["bytes"] > 5000
                                               and c["opens"])]
     assert not bad, bad
+
+
+def official_template_sample(count: int = 10) -> list[Path]:
+    """A spread of ComfyUI's official templates (the dev extra's packages) whose nodes ComfyUI 0.8.0 knows."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_convert_templates import all_nodes, expected_widget_count, template_files
+
+    from animation_studio.agent.convert import VIRTUAL_TYPES, core_catalog, has_upload_widget
+
+    def same_node_version(node: dict) -> bool:
+        # A template saved with another version of a node stores another number of widget values: the frontend
+        # and the converter then fill the differing widgets each its own way, and neither is ComfyUI 0.8.0's.
+        spec, values = catalog.get(node["type"]), node.get("widgets_values")
+        if spec is None or not isinstance(values, list):
+            return True
+        expected = expected_widget_count(spec)
+        return len(values) == expected or (len(values) > expected and any(map(has_upload_widget, spec.inputs.values())))
+
+    catalog, known = core_catalog(), []
+    for path in template_files():
+        workflow = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(workflow, dict) or "nodes" not in workflow:
+            continue
+        subgraphs = {s["id"] for s in (workflow.get("definitions") or {}).get("subgraphs") or []}
+        nodes = all_nodes(workflow)
+        if all(n["type"] in catalog or n["type"] in VIRTUAL_TYPES or n["type"] in subgraphs for n in nodes) \
+                and all(map(same_node_version, nodes)):
+            known.append(path)
+    step = max(1, len(known) // count)
+    return known[::step][:count]
+
+
+@browser_tier
+@pytest.mark.parametrize("template", official_template_sample(), ids=lambda p: p.stem)
+def test_official_template_converts_offline_like_the_frontend(browser, template):
+    """`animation-studio convert` with no server (the shipped core snapshot) gives what the real frontend's
+    graphToPrompt gives for ComfyUI's own templates."""
+    from animation_studio.agent.catalog import pack_catalog
+    from animation_studio.agent.convert import offline_catalog, ui_to_api
+
+    workflow = json.loads(template.read_text(encoding="utf-8"))
+    result = run_async(browser, """
+        const [wf, name] = args;
+        await app.loadGraphData(wf, true, true, name, {showMissingNodesDialog: false, showMissingModelsDialog: false});
+        const {output} = await app.graphToPrompt();
+        return {output};
+    """, workflow, template.stem)
+    assert "error" not in result, result.get("error")
+    ours = ui_to_api(workflow, offline_catalog(pack_catalog()))
+    assert without_meta(ours) == without_meta(result["output"])
