@@ -754,7 +754,9 @@ class _PrefixStates:
             return False
         try:
             with np.load(path, allow_pickle=False) as saved:
-                state = llama_cpp.LlamaState(input_ids=saved["input_ids"], scores=saved["scores"],
+                input_ids = np.zeros(llm.n_ctx(), dtype=np.intc)  # llama.cpp writes later tokens into this array
+                input_ids[:saved["input_ids"].size] = saved["input_ids"]
+                state = llama_cpp.LlamaState(input_ids=input_ids, scores=saved["scores"],
                                              n_tokens=int(saved["n_tokens"]), llama_state=saved["state"].tobytes(),
                                              llama_state_size=int(saved["state"].size), seed=int(saved["seed"]))
             llm.load_state(state)

@@ -142,6 +142,18 @@ def test_faithful_plans_pass(intent, plan_):
     assert llm_plan.unfaithful(intent, plan_, CLIP) == []
 
 
+@pytest.mark.parametrize("intent, plan_, why", [
+    ("turn the bike footage into a looping animation file", make(("trim", {"start": 0.0, "end": 10.0})),
+     "trim.end = 10 is a number the request does not state"),
+    ("let every second of this clip last four", make(("retime", {"speed": 4.0})),
+     "retime.speed = 4 plays it faster, but the request asks for slower (a speed below 1)"),
+    ("make it go quicker, double", make(("retime", {"speed": 0.5})),
+     "retime.speed = 0.5 plays it slower, but the request asks for faster (above 1)"),
+])
+def test_an_llm_adds_no_number_and_no_direction_the_words_do_not_say(intent, plan_, why):
+    assert llm_plan.invented(intent, plan_, CLIP) == [why]
+
+
 def test_an_unfaithful_answer_is_sent_back_once_then_the_corrected_plan_is_used():
     backend = scripted(plan(("retime", {"speed": 0.5})), plan(("retime", {"speed": 0.25})))
     got, notes = llm_plan.plan_with_llm("make this footage crawl along at a quarter of its speed", CLIP, backend, None)
@@ -178,9 +190,9 @@ def test_where_llm_and_parser_disagree_on_what_the_words_state_the_words_win():
 def test_values_the_words_do_not_state_are_the_llms():
     intent = "make the kid look startled and then play it slower"
     parser = make(("retime", {"speed": 0.5}))  # 0.5 is the parser's default for "slower", not a stated number
-    backend = scripted(plan(("exaggerate", {"features": ["eyes", "brows"]}), ("retime", {"speed": 0.4})))
+    backend = scripted(plan(("exaggerate", {"features": ["eyes", "brows"]}), ("retime", {"speed": 0.5})))
     got, notes = llm_plan.plan_with_llm(intent, CLIP, backend, parser, parser_complete=False)
-    assert got == make(("exaggerate", {"features": ["eyes", "brows"]}), ("retime", {"speed": 0.4}))
+    assert got == make(("exaggerate", {"features": ["eyes", "brows"]}), ("retime", {"speed": 0.5}))
     assert not any(n.startswith("words win") for n in notes)
 
 
@@ -343,11 +355,16 @@ def test_the_planning_prompt_is_read_once_and_its_state_reused_from_disk(studio_
     model.prefix_state = None
     again = backend.chat(messages, schema=llm_plan.answer_schema(), max_tokens=60)
     assert loads == [True] and again.text == first.text
+    model.reset()
+    model.prefix_state = None
+    other = llm_plan.build_messages("add some tense music to this clip", CLIP)  # same prefix, another request
+    assert backend.chat(other, schema=llm_plan.answer_schema(), max_tokens=60).data["ops"] is not None
+    assert loads == [True, True]
     saved.write_bytes(b"not a state")  # a broken file is dropped, the prompt read as usual
     model.reset()
     model.prefix_state = None
     assert backend.chat(messages, schema=llm_plan.answer_schema(), max_tokens=60).text == first.text
-    assert loads == [True, False] and saved.is_file()  # and saved anew
+    assert loads == [True, True, False] and saved.is_file()  # and saved anew
 
 
 # ---------------------------------------------------------------- the real Qwen2.5-Coder-0.5B
