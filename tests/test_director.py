@@ -315,3 +315,14 @@ def test_a_clip_of_the_wrong_length_is_never_approved_and_its_edit_is_tried(stud
     assert [c["check"] for c in failed] == ["duration"] and failed[0]["measured"]
     assert state["plan"][1]["params"]["speed"] != 0.5  # the verifier's edit was applied to the next iteration
     assert "duration" in state["message"]
+
+
+def test_director_verify_refuses_facts_that_name_files_outside_the_input_folder(studio_dirs):
+    from animation_studio.agent.director.node import DirectorVerify
+
+    facts = {"video": {"path": "/etc/passwd", "duration": 1.0}}
+    with pytest.raises(ValueError, match="Director Verify: input 'facts_json'.*outside the input folder"):
+        DirectorVerify().run(json.dumps([{"op": "retime", "params": {"speed": 0.5}}]), json.dumps(facts), "none",
+                             "director/x")
+    with pytest.raises(ValueError, match="Director Verify: plan_json"):
+        DirectorVerify().run(json.dumps([{"op": "shell", "params": {}}]), "{}", "none", "director/x")

@@ -69,6 +69,17 @@ def _files_of(ui: dict) -> list[str]:
     return out
 
 
+def _fact_paths(facts: dict) -> list[str]:
+    paths = [p for names in (facts.get("paths") or {}).values() for p in names or []]
+    return [str(p) for p in paths + [f.get("path") for f in facts.values() if isinstance(f, dict) and f.get("path")]]
+
+
+def _in_input_folder(path: str) -> bool:
+    base = bridge.input_directory().resolve()
+    resolved = Path(path).resolve()
+    return resolved == base or base in resolved.parents
+
+
 class DirectorVerify:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("STRING",)
@@ -96,6 +107,9 @@ class DirectorVerify:
             facts = json.loads(facts_json or "{}")
         except (ValueError, TypeError) as exc:
             raise ValueError(f"Director Verify: plan_json / facts_json: not a plan ({exc})") from None
+        outside = [p for p in _fact_paths(facts) if not _in_input_folder(p)]
+        if outside:
+            raise ValueError(f"Director Verify: input 'facts_json' names files outside the input folder: {outside[:3]}")
         ui: dict = {}
         if format in ("mp4", "gif", "webm"):
             if video is None:
@@ -172,7 +186,7 @@ class LLMDirector:
 
         try:
             kinds = core.classify_inputs(names)
-            facts = history.get("facts") or core.input_facts(kinds)
+            facts = core.input_facts(kinds)  # never from history_json: a queued graph may carry anything there
         except core.InputError as exc:
             raise ValueError(f"LLM Director: input 'input_files': {exc}") from None
         if feedback is not None:
@@ -202,7 +216,8 @@ class LLMDirector:
         say("plan", f"iteration {step}/{budgets.max_iterations}: " + " -> ".join(str(o) for o in ops), step,
             plan=plan_json(ops))
         prefix = f"{root}.it{step}."
-        ctx = {"inputs": kinds, "prefix": core.output_prefix(run_id), "run_id": run_id, "verifier_saves": True, "facts": facts}
+        ctx = {"inputs": kinds, "prefix": core.output_prefix(run_id), "run_id": run_id, "verifier_saves": True,
+               "facts": facts}
         extra = None
         if bridge.in_comfyui():
             from .comfy_validate import comfyui_validator
@@ -229,7 +244,7 @@ class LLMDirector:
         say("graph", f"{len(graph)} nodes: " + " -> ".join(n["class_type"].removeprefix(bridge.NODE_PREFIX)
                                                           for n in graph.values()), step, graph=graph)
         expansion = dict(graph)
-        record = {**history, "plan": plan_json(ops), "graph": graph, "facts": facts, "run_id": run_id,
+        record = {**history, "plan": plan_json(ops), "graph": graph, "run_id": run_id,
                   "decisions": decisions}
         clone_id = f"{root}.it{step}.next"
         expansion[clone_id] = {"class_type": "AnimStudio_LLMDirector", "inputs": {
