@@ -4,7 +4,7 @@
 
 The nodes are the module-level functions below; what cannot be checkpointed (engine, LLM caller, catalog,
 event sink, budgets) is passed in as `Deps` through LangGraph's config (`configurable["deps"]`). Lists that grow
-over the run (notes, decisions, iterations, files) have `operator.add` reducers: a node returns only what it
+over the run (decisions, iterations, files) have `operator.add` reducers: a node returns only what it
 adds. Tests stop the loop with LangGraph's own `interrupt_after`.
 """
 from __future__ import annotations
@@ -66,8 +66,6 @@ class DirectorState(TypedDict, total=False):
     message: str
     llm_seconds: float
     planning_seconds: float
-    elapsed_s: float
-    notes: Annotated[list, operator.add]
     decisions: Annotated[list, operator.add]  # everything decided, in words (printed and sent to the panel)
     iterations: Annotated[list, operator.add]
     files: Annotated[list, operator.add]
@@ -167,9 +165,8 @@ def verify_node(state: DirectorState, config) -> dict:
 def decide_node(state: DirectorState, config) -> dict:
     deps = _deps(config)
     iteration = state.get("iteration", 1)
-    status, message = core.decide(state.get("verdict"), iteration, deps.budgets, state.get("elapsed_s", 0.0)
-                                  + time.time() - state.get("started", time.time()), deps.llm.tokens,
-                                  state.get("errors"))
+    status, message = core.decide(state.get("verdict"), iteration, deps.budgets,
+                                  time.time() - state.get("started", time.time()), deps.llm.tokens, state.get("errors"))
     if status == "approved":
         core.remember(deps.memory, state["intent"], state["plan"], state.get("graph"))
     deps.on_event("decision", {"text": f"decision: {status}: {message}", "decision": status, "iteration": iteration})
@@ -263,7 +260,7 @@ def run_record(state: dict, extra: dict | None = None) -> dict:
         "run_id": state.get("run_id"), "intent": state.get("intent"), "inputs": state.get("inputs", []),
         "character": state.get("character", ""), "status": state.get("status"), "message": state.get("message", ""),
         "facts": state.get("facts"), "plan": state.get("plan"), "decisions": state.get("decisions", []),
-        "notes": state.get("notes", []), "final_graph": state.get("graph"), "checks": state.get("checks", []),
+        "final_graph": state.get("graph"), "checks": state.get("checks", []),
         "verdict": state.get("verdict"), "iterations": state.get("iterations", []),
         "llm_seconds": round(state.get("llm_seconds", 0.0), 4),
         "planning_seconds_excluding_llm": round(state.get("planning_seconds", 0.0), 4),
