@@ -304,3 +304,30 @@ def test_the_template_folder_holds_only_ui_workflows_each_with_a_real_thumbnail(
         assert thumb.format == "JPEG" and thumb.width >= 256 and thumb.height >= 256, path.stem
         assert pixels.std() > 10, f"{path.stem}.jpg is nearly flat"
         assert (folder / f"{path.stem}.jpg").stat().st_size < 200_000
+
+
+def test_in_ci_a_skipped_comfyui_or_browser_test_fails(tmp_path):
+    """tests/conftest.py: with CI set, a tier that cannot run fails the run; elsewhere it skips. Plain skips and
+    expected failures are left alone."""
+    import os
+    import shutil
+
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "conftest.py")
+    (tmp_path / "test_tiers.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.comfyui\ndef test_tier():\n    pytest.skip('no ComfyUI here')\n"
+        "@pytest.mark.browser\n@pytest.mark.skipif(True, reason='no chromium')\ndef test_browser():\n    pass\n"
+        "def test_plain():\n    pytest.skip('not a tier')\n"
+        "@pytest.mark.comfyui\n@pytest.mark.xfail(strict=True, reason='known')\ndef test_known():\n    assert False\n")
+
+    def run(ci: str) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "CI"} | ({"CI": ci} if ci else {})
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-W", "ignore",
+                               str(tmp_path)], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+
+    in_ci = run("true")
+    assert in_ci.returncode == 1, in_ci.stdout
+    assert "1 failed, 1 skipped, 1 xfailed, 1 error" in in_ci.stdout, in_ci.stdout  # a setup-time skip is an error
+    assert "the comfyui tier must run in CI" in in_ci.stdout and "the browser tier must run in CI" in in_ci.stdout
+    elsewhere = run("")
+    assert elsewhere.returncode == 0 and "3 skipped, 1 xfailed" in elsewhere.stdout, elsewhere.stdout
