@@ -302,6 +302,8 @@ app.registerExtension({
     });
     const tab = { id: TAB_ID, icon: "pi pi-video", title: "Director", tooltip: "Animation Studio — LLM Director", type: "custom", render: renderPanel };
     if (app.extensionManager?.registerSidebarTab) app.extensionManager.registerSidebarTab(tab);
+    else console.warn("Animation Studio: this ComfyUI frontend has no sidebar tab API, so there is no Director panel; "
+      + "update it in ComfyUI's Python: pip install -U comfyui-frontend-package (the nodes work without it)");
     window.animationStudio = { state, buildDirectorPrompt, record, renumberGraph, describeOp, loadGraphOnCanvas, saveAsWorkflow, showAllNodes };
   },
   async beforeRegisterNodeDef(nodeType, nodeData) {
