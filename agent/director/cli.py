@@ -19,7 +19,7 @@ REMOTE_LLMS = ("ollama", "openai")
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("direct", help="the LLM Director: intent -> plan -> graph -> run -> evaluate -> refine")
+    p = subparsers.add_parser("direct", help="the LLM Director: intent -> plan -> graph -> run -> verify -> refine")
     p.add_argument("intent", nargs="?", default="", help="what to make, in words")
     p.add_argument("--input", action="append", default=[], metavar="FILE", help="an input image/video/audio (repeatable)")
     p.add_argument("--character", default="", help="character name from configs/characters (e.g. luca)")
