@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import logging
 
+from .finite import refuse_non_finite
 from .tooltips import add_tooltips
 
 log = logging.getLogger("animation_studio")
@@ -62,6 +63,7 @@ def load_families(families: dict[str, str | None]) -> None:
                 raise RuntimeError(f"Node class {key!r} is defined by two families")
         for key, node_cls in module.NODE_CLASS_MAPPINGS.items():
             add_tooltips(key, node_cls)
+            refuse_non_finite(node_cls)
         NODE_CLASS_MAPPINGS.update(module.NODE_CLASS_MAPPINGS)
         NODE_DISPLAY_NAME_MAPPINGS.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
 

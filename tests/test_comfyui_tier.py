@@ -570,3 +570,14 @@ def _compare_validators(graph: dict, expected: str, server_engine) -> None:
     ours = _error_types(report.error, report.node_errors)
     assert ours == theirs, f"ComfyUI said {theirs}, agent/validate.py said {ours}"
     assert expected == theirs["top"] or any(expected in types for types in theirs["nodes"].values()), theirs
+
+
+def test_nan_that_comfyuis_validator_lets_through_is_refused_by_the_node(server_engine, tmp_path):
+    """Before: DramaticSting with root_hz NaN wrote a WAV of constant full-scale samples inside ComfyUI."""
+    graph = {"1": {"class_type": "AnimStudio_DramaticSting", "inputs": {"style": "dun_dun_dun", "root_hz": float("nan"),
+                                                                        "sample_rate": 8000, "seed": 0}},
+             "2": {"class_type": "AnimStudio_SaveAudio", "inputs": {"audio": ["1", 0], "filename_prefix": "sting",
+                                                                    "format": "wav"}}}
+    result = server_engine.run(graph, tmp_path / "run")
+    assert result.status == "error" and result.error["node_id"] == "1", result.message()
+    assert "input 'root_hz' is nan" in result.message() and result.files == []

@@ -136,6 +136,20 @@ def test_nan_and_infinities_are_refused_in_every_number_input_of_every_pack_node
     assert counts["FLOAT"] > 50 and counts["INT"] > 50
 
 
+def test_every_pack_node_refuses_non_finite_numbers_when_it_runs(catalog):
+    """Inside ComfyUI only ComfyUI's validator runs, and it lets NaN through: each node's FUNCTION refuses it
+    (before: DramaticSting with root_hz NaN wrote a WAV of constant full-scale samples)."""
+    count = 0
+    for class_name, name, _ in _number_inputs(catalog):
+        node_cls = catalog.classes[class_name]
+        for value in NON_FINITE:
+            with pytest.raises(ValueError, match=f"input '{name}' is {value}"):
+                getattr(node_cls(), node_cls.FUNCTION)(**{name: value})
+            count += 1
+    print(f"\nnode entries refusing NaN/±Infinity: {count} calls")
+    assert count > 100
+
+
 @pytest.mark.parametrize("link", [["1", float("nan")], ["1", True], ["1", 1.5], ["1", -1], ["1", 99], ["1", "0"],
                                   [1, 0], [None, 0], [["1"], 0], ["nope", 0], ["1"], ["1", 0, 0], []])
 def test_malformed_links_name_the_node_and_the_input(link, catalog):
