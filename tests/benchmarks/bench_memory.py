@@ -20,7 +20,7 @@ import time
 
 SIZE = 256
 FPS = 24.0
-MOUTH = "0.4,0.62,0.2,0.08"
+MOUTH = "0.37,0.79,0.26,0.06"  # the lips of the photo at 256x256
 
 
 def _face():
