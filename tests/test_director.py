@@ -326,3 +326,18 @@ def test_director_verify_refuses_facts_that_name_files_outside_the_input_folder(
                              "director/x")
     with pytest.raises(ValueError, match="Director Verify: plan_json"):
         DirectorVerify().run(json.dumps([{"op": "shell", "params": {}}]), "{}", "none", "director/x")
+
+
+def test_an_operation_on_a_clip_or_a_photo_saves_what_it_was_given(catalog):
+    from animation_studio.agent.director.builder import GraphBuilder
+    from animation_studio.agent.director.ops import final_format
+
+    ops = [make("exaggerate", features=["mouth"])]
+    assert final_format(ops, {"image": ["face.png"]}) == "png"
+    assert final_format(ops, {"video": ["clip.mp4"]}) == "mp4"
+    b = GraphBuilder(catalog)
+    compile_plan(b, ops, {"inputs": {"image": ["face.png"]}, "prefix": "director/t"})
+    classes = [n["class_type"] for n in b.finalize().values()]
+    assert "AnimStudio_ExaggerateExpression" in classes and "AnimStudio_SaveImage" in classes
+    checks = {c["check"] for c in postconditions(ops, {"image": {"path": "/in/face.png"}})}
+    assert {"exaggeration", "exists", "format", "not_placeholder"} <= checks

@@ -701,8 +701,9 @@ def describe_operations() -> str:
 OUTPUT_KIND = {"mp4": "video", "gif": "video", "webm": "video", "png": "image", "wav": "audio"}
 
 
-def final_format(ops: list[Op]) -> str | None:
-    """The format of the plan's saved result: its last export, else the default for what it ends with."""
+def final_format(ops: list[Op], inputs: dict | None = None) -> str | None:
+    """The format of the plan's saved result: its last export, else the default for what it ends with. An
+    operation on "a clip or a photo" produces what it was given: the plan's video, else the input's kind."""
     exports = [op.params["format"] for op in ops if op.op == "export"]
     if exports:
         return exports[-1]
@@ -711,7 +712,9 @@ def final_format(ops: list[Op]) -> str | None:
         return None
     if any(op.op in ("caption", "title") for op in ops) or any(OPERATIONS[op.op].needs == "video" for op in ops):
         return "mp4"
-    last = next((k for k in reversed(kinds) if k in KINDS), None)
+    have = _kinds(inputs or {})
+    media = "video" if "video" in have else "image" if "image" in have else None
+    last = next((media if k == "same" else k for k in reversed(kinds) if k in KINDS or k == "same"), None)
     return {"video": "mp4", "image": "png", "audio": "wav"}.get(last or "", None)
 
 
@@ -723,7 +726,7 @@ def compile_plan(b: GraphBuilder, ops: list[Op], ctx: dict) -> Stream:
         if verifier_saves and op.op == "export" and i == len(ops) - 1:
             break
         up = OPERATIONS[op.op].compile(b, op.params, up, ctx)
-    fmt = final_format(ops)
+    fmt = final_format(ops, ctx.get("inputs"))
     if verifier_saves:
         up.export = fmt
         if fmt in ("mp4", "gif", "webm"):
@@ -746,7 +749,7 @@ def postconditions(ops: list[Op], facts: dict | None = None) -> list[dict]:
     facts = facts or {}
     video = facts.get("video") or {}
     duration = video.get("duration")
-    fmt = final_format(ops)
+    fmt = final_format(ops, {k: [True] for k in KINDS if facts.get(k)})
     checks: list[dict] = []
     duration_op = None
     for i, op in enumerate(ops):
