@@ -62,14 +62,18 @@ def cmd_convert(args) -> int:
 
 
 def cmd_to_ui(args) -> int:
+    from .convert import offline_catalog
+    from .ui_layout import api_to_ui
+    from .validate import validate_graph
+
     engine = make_engine(args.engine)
-    graph = load_graph(args.workflow, engine.catalog())
-    checked = engine.validate(graph)
+    # As for convert: embedded names ComfyUI's core nodes from the shipped snapshot too; a server's catalog alone.
+    catalog = offline_catalog(engine.catalog()) if args.engine == "embedded" else engine.catalog()
+    graph = load_graph(args.workflow, catalog)
+    checked = validate_graph(graph, catalog)
     if not checked.ok and checked.error.get("type") == "invalid_prompt":
         raise CLIError(f"{args.workflow}: {checked.summary()}", EXIT_INVALID)
-    from .ui_layout import api_to_ui
-
-    print(json.dumps(api_to_ui(graph, engine.catalog()), indent=1))
+    print(json.dumps(api_to_ui(graph, catalog), indent=1))
     return EXIT_OK
 
 

@@ -42,8 +42,9 @@ def read_core_object_info(path: Path = CORE_OBJECT_INFO) -> dict:
 
 
 def write_core_object_info(object_info: dict, path: Path = CORE_OBJECT_INFO) -> None:
-    """Write the snapshot byte-for-byte reproducibly (sorted keys, no gzip timestamp)."""
-    raw = json.dumps(object_info, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    """Write the snapshot reproducibly (no gzip timestamp). Keys keep their order: an input's position among
+    a node's inputs is its widget's position in a saved workflow."""
+    raw = json.dumps(object_info, separators=(",", ":")).encode("utf-8")
     with gzip.GzipFile(path, "wb", mtime=0) as f:
         f.write(raw)
 

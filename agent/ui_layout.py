@@ -97,13 +97,14 @@ def api_to_ui(graph: dict, catalog: Catalog) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """python -m animation_studio.agent.ui_layout GRAPH.api.json > GRAPH.json"""
     from .catalog import pack_catalog
+    from .convert import offline_catalog
 
     args = argv if argv is not None else sys.argv[1:]
     if len(args) != 1:
         print(main.__doc__, file=sys.stderr)
         return 2
     graph = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    print(json.dumps(api_to_ui(graph, pack_catalog()), indent=1))
+    print(json.dumps(api_to_ui(graph, offline_catalog(pack_catalog())), indent=1))
     return 0
 
 

@@ -89,8 +89,9 @@ def catalog() -> Catalog:
 
 
 def test_the_shipped_snapshot_is_the_test_fixture():
-    """One catalog: the package's gzip snapshot and the validator tests' fixture hold the same /object_info."""
-    assert read_core_object_info() == json.loads(OBJECT_INFO.read_text(encoding="utf-8"))
+    """One catalog: the package's gzip snapshot and the validator tests' fixture hold the same /object_info, in the
+    same order (an input's position is its widget's position in a saved workflow)."""
+    assert json.dumps(read_core_object_info()) == json.dumps(json.loads(OBJECT_INFO.read_text(encoding="utf-8")))
 
 
 def test_every_known_template_converts_and_validates(catalog):
@@ -185,3 +186,22 @@ def test_cli_convert_still_names_a_node_no_catalog_knows(tmp_path):
     out = subprocess.run([sys.executable, "-m", "animation_studio.agent.cli", "convert", str(path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "SomeNodeFromANewerComfyUI" in out.stderr and "node 1" in out.stderr
+
+
+def test_cli_to_ui_and_back_with_core_nodes_and_no_server(tmp_path):
+    """The shipped core-node workflow goes API -> UI (`to-ui`) -> API (`convert`) unchanged, with no server."""
+    import subprocess
+    import sys
+
+    api_path = Path(__file__).resolve().parents[1] / "workflows" / "api" / "character_image_native.api.json"
+    cli = [sys.executable, "-m", "animation_studio.agent.cli"]
+    ui = subprocess.run([*cli, "to-ui", str(api_path)], capture_output=True, text=True, timeout=120)
+    assert ui.returncode == 0, ui.stderr
+    (tmp_path / "native.json").write_text(ui.stdout)
+    back = subprocess.run([*cli, "convert", str(tmp_path / "native.json")], capture_output=True, text=True, timeout=120)
+    assert back.returncode == 0, back.stderr
+
+    def strip(graph):
+        return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in graph.items()}
+
+    assert strip(json.loads(back.stdout)) == strip(json.loads(api_path.read_text()))
