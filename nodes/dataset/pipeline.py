@@ -56,22 +56,32 @@ def measure_scene(video_path: str, scene_index: int, picks: list[int], settings:
         if plate is None:
             records.append({**base, "reason": "scene_too_short_for_matte"})
             continue
+        likeness = judge.likeness(rgb, cfg.character)
+        method = "plate"
         if motion["moved"]:
             # The median plate is a blur of several framings: every textured surface would count as subject.
-            records.append({**base, "reason": "cannot_matte:camera_moves", "camera": motion})
-            continue
-        alpha = curate.foreground_alpha(rgb, plate)
-        after_alpha = curate.foreground_alpha(after, plate) if after is not None else None
-        if sam2:
-            alpha = curate.refine_with_sam2(rgb, alpha, sam2, cfg.alpha_threshold)
-            if after is not None:
-                after_alpha = curate.refine_with_sam2(after, after_alpha, sam2, cfg.alpha_threshold)
+            if sam2:
+                alpha, method = curate.sam2_from_likeness(rgb, likeness, sam2, cfg), "sam2"
+                after_alpha = curate.sam2_from_likeness(after, judge.likeness(after, cfg.character), sam2, cfg) \
+                    if after is not None else None
+            elif cfg.segmenter == "selfie":
+                (alpha, after_alpha), method = curate.selfie_alphas([rgb, after]), "selfie"
+            else:
+                records.append({**base, "reason": "cannot_matte:camera_moves", "camera": motion})
+                continue
+        else:
+            alpha = curate.foreground_alpha(rgb, plate)
+            after_alpha = curate.foreground_alpha(after, plate) if after is not None else None
+            if sam2:
+                alpha = curate.refine_with_sam2(rgb, alpha, sam2, cfg.alpha_threshold)
+                if after is not None:
+                    after_alpha = curate.refine_with_sam2(after, after_alpha, sam2, cfg.alpha_threshold)
         coverage = float((alpha > cfg.alpha_threshold).mean())
         if coverage > curate.MATTE_GATE["frame_coverage"]:
             records.append({**base, "reason": "matte:full_frame", "coverage": round(coverage, 4), "camera": motion})
             continue
-        regions = curate.region_mattes(rgb, alpha, after, after_alpha, cfg, repair=sam2 is None,
-                                       likeness=judge.likeness(rgb, cfg.character))
+        regions = curate.region_mattes(rgb, alpha, after, after_alpha, cfg, repair=method == "plate" and not sam2,
+                                       likeness=likeness if method == "plate" else None, method=method)
         for record, (_, region_alpha, *_) in zip(curate.measure_frame(index, scene_index, rgb, regions, cfg, judge),
                                                  regions or [(None, None)]):
             record["camera"] = motion
@@ -255,6 +265,9 @@ def curate_film(video_path: str | Path, out_dir: str | Path, settings: CurationS
     without those references the job stops with UnknownSubject before writing anything.
     """
     require_references(settings, references)
+    if settings.segmenter not in ("auto", "selfie") and not settings.segmenter.startswith("sam2:"):
+        raise CurationError(f"segmenter must be auto, selfie or sam2:<checkpoint in models/sam2>; "
+                            f"got {settings.segmenter!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with JobLock(out_dir), _sigterm_unwinds():
@@ -355,6 +368,6 @@ def finish(out_dir: Path, settings: CurationSettings, describe=None) -> dict:
     if summary["camera_moves"]:
         summary["warning"] = (f"{summary['camera_moves']} sampled frames were not matted: the camera moves, so no "
                               f"clean plate fits them (a SAM2 checkpoint, --segmenter sam2:<file in models/sam2>, "
-                              f"can segment them)")
+                              f"can segment them; for a person, --segmenter selfie)")
     curate.write_atomic(out_dir / "summary.json", json.dumps(summary, indent=1).encode())
     return summary
