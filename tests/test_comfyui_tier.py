@@ -107,8 +107,11 @@ def test_the_shipped_core_catalog_snapshot_is_this_comfyuis(object_info):
     def shape(info: dict) -> dict:
         # Combo option lists of model/input files are the capturing machine's; the rest must be identical.
         schema = _schema(info)
-        schema["inputs"] = {name: (section, kind, None if kind == "COMBO" else options)
-                            for name, (section, kind, options) in schema["inputs"].items()}
+        # A list, so the inputs' order (their widgets' positions in saved workflows) counts too.
+        schema["inputs"] = [(name, section, kind, None if kind == "COMBO" else options)
+                            for name, (section, kind, options) in schema["inputs"].items()]
+        schema["raw_inputs"] = json.dumps(info.get("input"), default=str) if not any(
+            kind == "COMBO" for _, _, kind, _ in schema["inputs"]) else None
         return schema
 
     different = sorted(name for name in core if shape(core[name]) != shape(shipped[name]))
