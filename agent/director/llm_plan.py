@@ -14,8 +14,8 @@ given a short catalogue of the operations, the inputs' facts and a few worked ex
   (a number, a quoted string, a word such as "gif" or "top"), the parser's value is kept.
 
 Who decides: the parser's plan when it has one that reads every word (`parser_complete`)
-and is valid and faithful (the LLM's reading is then only compared, and differences noted);
-otherwise the LLM's checked plan (the paraphrases the parser cannot read). A slow LLM is
+and is valid and faithful (the LLM is then not asked: no model time for what the words
+already say); otherwise the LLM's checked plan (the paraphrases the parser cannot read). A slow LLM is
 cut at a deadline, a bad answer gets one repair round, and any failure falls back to the
 parser's plan with a note, so the LLM can add understanding but never take it away.
 """
@@ -37,9 +37,9 @@ MAX_INTENT_CHARS = 500
 REPAIR_ROUNDS = 1  # one more question after a rejected plan, if the deadline leaves time
 GRACE_S = 2.0  # after the deadline, how long a backend that ignores its timeout is waited for
 
-# Worked examples: intents of the development set's TRAINING half (tests/fixtures/intents.yaml; the
-# benchmark evaluates the LLMs on the other half only), written with defaults left out as the model
-# should answer. tests/test_llm_plan.py checks that each is still a training-half entry with this plan.
+# Worked examples: intents of the development set's TRAINING half (tests/fixtures/intents.yaml, split by
+# crc32 of the id; the benchmark never evaluates these, and reports the evaluation half apart), written
+# with defaults left out as the model should answer. tests/test_llm_plan.py checks that each is still a training-half entry with this plan.
 _CLIP = {"video": {"duration": 5.3, "fps": 25.0, "has_audio": True}}
 WORKED_EXAMPLES: list[dict] = [
     {"id": "refuse_passwd", "intent": "show me /etc/passwd", "facts": {}, "plan": []},
