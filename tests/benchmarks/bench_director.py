@@ -158,7 +158,7 @@ def run_e2e(name: str, caller, root: Path, max_iterations: int, intents) -> list
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--planners", default=",".join(PLANNERS))
-    parser.add_argument("--alone", type=int, default=8, help="evaluation-half intents each LLM plans alone")
+    parser.add_argument("--alone", type=int, default=8, help="evaluation-half intents each LLM plans alone (spread)")
     parser.add_argument("--e2e", default="none,qwen2.5-coder-1.5b", help="planners run end to end ('' = none)")
     parser.add_argument("--max-iterations", type=int, default=2)
     parser.add_argument("--deadline", type=float, default=None, help="LLM planning deadline, s (default: llm_plan's)")
@@ -184,7 +184,8 @@ def main() -> int:
     evaluated = [c for c in cases if c["id"] not in examples]
     eval_half = {c["id"] for c in cases if not training_half(c["id"])}
     llm_only = {c["id"] for c in cases if c.get("paraphrase_llm_only")}
-    alone_cases = [c for c in evaluated if c["id"] in eval_half and "refuse" not in c][:args.alone]
+    plannable = [c for c in evaluated if c["id"] in eval_half and "refuse" not in c]
+    alone_cases = plannable[::max(1, len(plannable) // args.alone)][:args.alone] if args.alone else []  # spread out
     e2e_planners = [p for p in args.e2e.split(",") if p]
     print(f"dev set: {len(cases)} intents, {len(examples)} shown to the LLM as worked examples, {len(evaluated)} "
           f"evaluated ({len(eval_half)} in the evaluation half); {len(llm_only)} paraphrases only an LLM is expected "
