@@ -130,11 +130,11 @@ def load_model():
 def _mono_16k(wave, sample_rate: int):
     import numpy as np
 
-    from .audio import resample
+    from .audio import resample, to_mono
 
     arr = np.asarray(wave, dtype=np.float32)
-    if arr.ndim == 2:  # [C,T] (the pack's layout) or [T,C]: average the channels
-        arr = arr.mean(axis=0) if arr.shape[0] <= arr.shape[1] else arr.mean(axis=1)
+    if arr.ndim == 2:  # [C,T] (the pack's layout) or [T,C]: the ITU downmix, so a 5.1 centre voice counts in full
+        arr = to_mono(arr if arr.shape[0] <= arr.shape[1] else arr.T)
     elif arr.ndim != 1:
         raise ValueError(f"Audio for speech recognition must be [T] or [C,T] samples, got shape {arr.shape}.")
     if int(sample_rate) <= 0:
