@@ -140,6 +140,7 @@ def images_to_video(images, fps: float, audio: dict | None = None, stem: str = "
 
 
 # ---------------------------------------------------------------- interpolation engines
+LEARNED_ALIGN = 64  # FILM pads frames to a multiple of this (film_net's six 2x downsamplings)
 class Interpolator:
     """Makes the picture at fraction w between two frames; one instance per pair stream."""
 
@@ -185,11 +186,17 @@ class Interpolator:
     def _learned(self, a, b, w):
         np = _np()
         torch = bridge.require("torch", "video")
+        h, wd = a.shape[:2]
+        # FILM's own loader pads every frame with zeros, centred, to a multiple of 64 (its feature pyramid
+        # halves the size six times) and crops the result back; a frame of another size would misalign.
+        ph, pw = -h % LEARNED_ALIGN, -wd % LEARNED_ALIGN
+        top, left = ph // 2, pw // 2
         with torch.inference_mode():
-            ta = torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255.0
-            tb = torch.from_numpy(b).permute(2, 0, 1)[None].float() / 255.0
+            ta, tb = (torch.nn.functional.pad(torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255.0,
+                                              (left, pw - left, top, ph - top)) for x in (a, b))
             out = self._model(ta, tb, torch.full((1, 1), float(w)))
             out = out[0] if isinstance(out, (tuple, list)) else out
+            out = out[..., top:top + h, left:left + wd]
         return (out[0].permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 

@@ -148,8 +148,7 @@ def iter_run(frames: np.ndarray, n_frames: int, face_box, samples: np.ndarray, r
     frames is the source batch [B,H,W,3], looped by index; face_box is (x0, y0, x1, y1). Only one
     chunk (and its mel windows) exists at a time, so memory does not grow with the audio's length.
     """
-    from PIL import Image
-
+    cv2 = bridge.require("cv2", "voice", "opencv-python-headless")
     torch = bridge.require("torch", "voice")
     model = load_model(str(checkpoint_path(checkpoint)))
     mel = mel_spectrogram(samples, rate)
@@ -157,19 +156,18 @@ def iter_run(frames: np.ndarray, n_frames: int, face_box, samples: np.ndarray, r
     for start in range(0, n_frames, batch):
         idx = range(start, min(start + batch, n_frames))
         out = np.stack([frames[i % len(frames)] for i in idx])
-        crops = []
-        for k in range(len(idx)):
-            crops.append(np.asarray(Image.fromarray(out[k][y0:y1, x0:x1]).resize((FACE_SIZE, FACE_SIZE),
-                                                                                    Image.BICUBIC), np.float32) / 255.0)
-        faces = np.stack(crops)
+        # As the original inference does: faces in BGR (it reads frames with OpenCV, and the checkpoints were
+        # trained so), resized by cv2.resize's default bilinear, the network's BGR answer pasted back the same way.
+        faces = np.stack([cv2.resize(np.ascontiguousarray(out[k, y0:y1, x0:x1, ::-1]), (FACE_SIZE, FACE_SIZE))
+                          for k in range(len(idx))]).astype(np.float32)
         masked = faces.copy()
         masked[:, FACE_SIZE // 2:] = 0.0  # the network paints the lower half from the audio
-        face_in = torch.from_numpy(np.concatenate([masked, faces], axis=3).transpose(0, 3, 1, 2).copy())
+        face_in = torch.from_numpy((np.concatenate([masked, faces], axis=3) / 255.0).transpose(0, 3, 1, 2).copy())
         with torch.inference_mode():
-            pred = model(torch.from_numpy(mel_windows(mel, len(idx), fps, start)), face_in)
+            pred = model(torch.from_numpy(mel_windows(mel, len(idx), fps, start)), face_in.float())
         pred = (pred.numpy().transpose(0, 2, 3, 1) * 255.0).clip(0, 255).astype(np.uint8)
         for k in range(len(idx)):
-            out[k, y0:y1, x0:x1] = np.asarray(Image.fromarray(pred[k]).resize((x1 - x0, y1 - y0), Image.BICUBIC))
+            out[k, y0:y1, x0:x1] = cv2.resize(pred[k], (x1 - x0, y1 - y0))[..., ::-1]
         if progress is not None:
             progress.update(len(idx))
         yield out
