@@ -280,3 +280,27 @@ def test_a_blind_caption_model_is_refused():
 
     with pytest.raises(ValueError, match="cannot see images"):
         curate.vision_describer(make_backend("local"), Path("."), "giulia")
+
+
+def test_sam2_fallback_is_prompted_where_the_references_colours_are(monkeypatch):
+    """A moving camera leaves no plate to say where the subject is: SAM2's box comes from the reference colours."""
+    from film import character_sprite, set_background
+
+    from animation_studio.nodes import segment
+
+    frame = set_background(3)
+    sprite = character_sprite("giulia")
+    frame.paste(sprite, (120, 60), sprite)
+    rgb = np.asarray(frame.convert("RGB"))
+    judge = curate.IdentityJudge("subject", {"giulia": REFS["giulia"]})
+    boxes = []
+
+    def fake_segment(sam, images, box="", threshold=None, **kw):
+        boxes.append(json.loads(box))
+        return np.ones(images.shape[:3], np.float32)
+
+    monkeypatch.setattr(segment, "load_model", lambda name: f"model:{name}")
+    monkeypatch.setattr(segment, "segment_images", fake_segment)
+    curate.sam2_from_likeness(rgb, judge.likeness(rgb, "giulia"), "sam2.1_hiera_large.pt", settings())
+    (x0, y0, x1, y1), = boxes
+    assert 120 <= x0 < x1 <= 154 and 60 <= y0 < y1 <= 110 and (x1 - x0) * (y1 - y0) > 300  # on the sprite's body

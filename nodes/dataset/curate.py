@@ -401,7 +401,8 @@ def sam2_from_likeness(rgb, likeness, checkpoint: str, settings: "CurationSettin
     from .. import segment
 
     h, w = rgb.shape[:2]
-    blobs = character_regions((likeness > 0.5).astype(np.float32), int(settings.min_coverage * h * w))
+    # The blob is the subject's dominant colour (its body, say), a core of it: SAM2 grows a box prompt to the object.
+    blobs = character_regions((likeness > 0.5).astype(np.float32), int(settings.min_coverage * h * w / 4))
     if not blobs:
         return np.zeros((h, w), np.float32)
     x, y, bw, bh = blobs[0]
@@ -528,11 +529,12 @@ class IdentityJudge:
 
     def likeness(self, rgb, name: str):
         """Where the frame has `name`'s colours: its references' a*b* histogram back-projected, 0..1 per pixel."""
-        cv2 = _cv2()
+        np, cv2 = _np(), _cv2()
         if name not in self.chroma:
             return None
-        projected = cv2.calcBackProject([_lab(rgb)], [1, 2], self.chroma[name], CHROMA_RANGE, 1.0)
-        return cv2.GaussianBlur(projected, (0, 0), 3.0)
+        # Back-projection writes the image's depth (uint8): scale the 0..1 histogram to 0..255 and back.
+        projected = cv2.calcBackProject([_lab(rgb)], [1, 2], self.chroma[name], CHROMA_RANGE, 255.0)
+        return cv2.GaussianBlur(projected.astype(np.float32) / 255.0, (0, 0), 3.0)
 
     def __call__(self, rgb, mask, box) -> tuple[dict[str, float], float, str]:
         """(score per character, best background-patch score, path) for the region `box` with matte `mask`."""
