@@ -307,14 +307,14 @@ def test_feature_weights_limit_the_warp_to_chosen_features(clip, clip_track):
     assert moved[FEATURES["brows"]].max() < 1e-6 and moved[FEATURES["mouth"]].max() > 1.0
 
 
-def test_single_image_uses_centroid_fallback_and_toon_face_warps():
+def test_single_image_uses_the_face_at_rest_and_toon_face_warps():
     from animation_studio.nodes.core import image_to_numpy, numpy_to_image
     from animation_studio.nodes.face.nodes import ExaggerateExpression
 
     toon = toon_face(mouth_open=0.5)
     images, report = ExaggerateExpression().run(numpy_to_image(toon), 2.5, 1.0, 1.0, 1.0, "clip mean", 1.0, -1)
     data = json.loads(report)
-    assert data["neutral_from"].startswith("none (single frame)")
+    assert data["neutral_from"].startswith("a single photo")
     assert np.abs(image_to_numpy(images)[0].astype(int) - toon).max() > 40
 
 

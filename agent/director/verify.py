@@ -697,25 +697,21 @@ def _landmarks(frames: list[np.ndarray]):
     return track_images(np.stack(frames), as_video=False).points
 
 
-def _feature_spread(points: np.ndarray) -> np.ndarray:
-    """Per-feature mean distance of the feature points to their centre, in inter-ocular units."""
-    from ...nodes.face.expression import FEATURES
+def _same_face(image: np.ndarray, like: np.ndarray) -> np.ndarray | None:
+    """The face in a photo nearest to the landmarks `like`: in a group photo the "largest" face can change
+    when one face is warped, so the result's face is matched by place, not re-chosen."""
+    from ...nodes.face.landmarks import LandmarkDetector, choose_face
 
-    iod = np.linalg.norm(points[..., 33, :2] - points[..., 263, :2], axis=-1)
-    spreads = []
-    for idx in FEATURES.values():
-        pts = points[..., idx, :2]
-        spreads.append(np.linalg.norm(pts - pts.mean(axis=-2, keepdims=True), axis=-1).mean(-1) / iod)
-    return np.stack(spreads, -1)
-
-
-# The single-photo warp scales each feature about its centre by 1 + 0.3 (factor - 1): it counts 30 % of
-# a feature's shape as expression (nodes/face/warp.plan_exaggeration with one frame).
-PHOTO_EXPRESSION_SHARE = 0.3
+    detector = LandmarkDetector(max_faces=8)
+    try:
+        faces = detector.detect(np.ascontiguousarray(image))[0]
+    finally:
+        detector.close()
+    return faces[choose_face(faces, -1, like)[0]] if faces else None
 
 
 def check_exaggeration(pc, expect, outputs, inputs):
-    from ...nodes.face.metrics import achieved_factors
+    from ...nodes.face.metrics import achieved_factors, photo_achieved_factors
 
     factor, min_ratio = float(expect["factor"]), float(expect.get("min_ratio", 0.6))
     out_path = _pick(pc, outputs, ("video", "image"))
@@ -724,12 +720,17 @@ def check_exaggeration(pc, expect, outputs, inputs):
         if not src_path:
             raise _Unverifiable("no source photo among the inputs to compare with")
         src_img, out_img = _image(src_path), _image(out_path)
-        src_pts, out_pts = _landmarks([src_img]), _landmarks([out_img])
-        if np.isnan(src_pts[0, 0, 0]) or np.isnan(out_pts[0, 0, 0]):
+        src_pts = _landmarks([src_img])[0]
+        out_pts = None if np.isnan(src_pts[0, 0]) else _same_face(out_img, src_pts)
+        if out_pts is None:
             raise _Unverifiable("no face was found in the source photo or the result")
-        ratio = float(np.mean(_feature_spread(out_pts[0]) / _feature_spread(src_pts[0])))
-        achieved = 1 + (ratio - 1) / PHOTO_EXPRESSION_SHARE
-        measured = {"feature_scale": round(ratio, 3), "achieved_factor": round(achieved, 3), "frames": 1}
+        # Deviation from the face at rest (the photo's own neutral, as its warp uses), re-detected.
+        factors = photo_achieved_factors(src_pts, out_pts)
+        if not factors:
+            raise _Unverifiable("the photo's face shows no expression to scale (it is at rest)")
+        achieved = factors["all"]
+        measured = {"achieved_factor": round(achieved, 3),
+                    "per_feature": {k: round(v, 3) for k, v in factors.items() if k != "all"}, "frames": 1}
     else:
         src_path = _input(inputs, "video")
         if not src_path:

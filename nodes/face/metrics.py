@@ -4,7 +4,8 @@
   and the feature points' deviation from the source's neutral (the mean shape of its calmest frames,
   as the warp uses) is compared: sum |result - neutral| / sum |source - neutral|, overall and per
   feature. The target is the factor asked for; the warp's smoothing and the detector (which reads a
-  very wide mouth as less open than it is) make it land below.
+  very wide mouth as less open than it is) make it land below. A single photo's neutral is the same face
+  at rest (photo_achieved_factors, warp.photo_neutral).
 - intensity: the geometric expression intensity (expression.py) of both, against the source's calm values.
 - seams: at the most expressive frame, gradient energy in the band where the warp fades out (a tear
   or a blend seam raises it: 1.0 = unchanged) and Laplacian energy over the face (speckles raise it;
@@ -20,7 +21,7 @@ import numpy as np
 
 from .expression import (FEATURES, STABLE, calm_frames, find_expressive_moment, gate_short_runs, intensity,
                          measures, neutral_measures)
-from .warp import apply, landmark_jitter, similarity
+from .warp import apply, landmark_jitter, photo_neutral, similarity
 
 
 def _aligned(points: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -50,6 +51,33 @@ def achieved_factors(source: np.ndarray, result: np.ndarray, frames: np.ndarray 
         dev_out = np.linalg.norm(b[:, idx] - neutral[idx], axis=-1).sum()
         out[name] = float(dev_out / max(dev_in, 1e-9))
     return out
+
+
+# A photo feature whose points sit on average closer than this (eye distances) to the rest face shows no
+# expression to scale: its factor is not reported (re-detection noise would dominate the ratio).
+PHOTO_MIN_DEVIATION = 0.01
+
+
+def photo_achieved_factors(source: np.ndarray, result: np.ndarray) -> dict[str, float]:
+    """The factor k that best explains one photo's result ([478,>=2] each, re-detected) as its rest face plus k
+    times the source's expression: least squares of (result - rest) ~ k (source - rest) over the feature
+    points, after aligning the result to the source (head pose removed). The rest face is the one the
+    photo's warp uses (warp.photo_neutral). Detector noise across the expression averages out instead of
+    adding up as it would in a ratio of distances. {} when either has no face or no feature shows
+    expression; a feature without it (PHOTO_MIN_DEVIATION) is left out, "all" covers every feature point."""
+    source, result = np.asarray(source, np.float64)[..., :2], np.asarray(result, np.float64)[..., :2]
+    if np.isnan(source[0, 0]) or np.isnan(result[0, 0]):
+        return {}
+    neutral = photo_neutral(source)
+    iod = float(np.linalg.norm(source[33] - source[263]))
+    a, b = source - neutral, apply(similarity(result[STABLE], source[STABLE]), result) - neutral
+
+    def fit(idx) -> float:
+        return float((a[idx] * b[idx]).sum() / (a[idx] ** 2).sum())
+
+    out = {name: fit(idx) for name, idx in FEATURES.items()
+           if np.linalg.norm(a[idx], axis=-1).mean() >= PHOTO_MIN_DEVIATION * iod}
+    return {"all": fit(sorted({i for f in FEATURES.values() for i in f})), **out} if out else {}
 
 
 def achieved_factor(source: np.ndarray, result: np.ndarray) -> float:

@@ -251,6 +251,11 @@ class ExaggerateExpression:
                                  _neutral_points(neutral_image, face_index), smoothing, track.appearance)
         plan.report["factor_requested"] = factor
         plan.report["landmarks"] = track.summary()
+        if len(frames) == 1 and max(track.faces_found or [0]) > 1:
+            plan.report["notes"].append(
+                f"{max(track.faces_found)} faces in the photo: one was exaggerated, "
+                + ("the largest" if face_index < 0 else f"face {face_index} from the left when it exists")
+                + " (face_index chooses another; the others are left as they are)")
         out = _np().concatenate(list(apply_plan([frames], plan, progress=bridge.ProgressBar(len(frames), "exaggerate"))))
         return (_core().numpy_to_image(out), _report(plan.report))
 

@@ -5,7 +5,7 @@ Plan (computed once per clip from the landmarks, cheap) then apply (per frame, s
 2. each frame is aligned to a reference by a similarity transform on points that do not move with
    expression (nose bridge, eye corners, temples), so head motion is not mistaken for expression;
 3. neutral = the mean shape of the clip's calmest frames (expression.calm_frames), or the clip mean,
-   the first frame, or a given neutral face;
+   the first frame, or a given neutral face; for a single photo, the same face at rest (photo_neutral);
 4. every landmark moves to neutral + (1 + w * (factor - 1)) * deviation, w = the feature's weight
    (brows, eyes, mouth) blended smoothly over the points between features, so the face moves as one;
 5. the image is warped backwards through a smoothing thin-plate spline fitted to the moved landmarks
@@ -120,6 +120,64 @@ def point_weights(weights: dict[str, float], shape: np.ndarray, iod: float) -> n
     return np.where(own >= 0, own, w)
 
 
+# A single photo has no calm frames to take a neutral from: its neutral is the same face at rest, with these
+# rest proportions (eye-distance units; expression.TYPICAL_NEUTRAL) and the mouth corners this far above the
+# lips' centre. Each rest move is bounded, so a face the detector misreads is not rebuilt into another face.
+NEUTRAL_CORNER_LIFT = 0.02
+REST_MOVE_LIMIT = {"mouth_open": 0.35, "corner": 0.12, "brow": 0.08}
+REST_RATIO_LIMIT = (0.75, 1.35)  # mouth width and eye opening: rest / photo
+
+
+def photo_neutral(points: np.ndarray) -> np.ndarray:
+    """One face's landmarks [478,>=2] -> the same face at rest [478,2], for exaggerating a single photo.
+
+    In the face's own frame (x along the eyes, y towards the chin, eye-distance units): the lower lip, jaw
+    and chin rise until the inner lips are TYPICAL_NEUTRAL apart; the mouth narrows or widens to the typical
+    width; each mouth corner moves to NEUTRAL_CORNER_LIFT above the lips' centre; each eye opens or closes
+    about its middle to the typical opening; each brow moves to the typical height over its eye. Every move
+    fades out over the neighbouring points, so the rest face is as smooth as the face itself.
+    """
+    from .expression import LEFT_BROW, LEFT_EYE, LIPS, RIGHT_BROW, RIGHT_EYE, TYPICAL_NEUTRAL
+
+    p = np.asarray(points, np.float64)[:, :2]
+    origin = (p[33] + p[263]) / 2
+    iod = max(float(np.linalg.norm(p[263] - p[33])), 1e-6)
+    ex = (p[263] - p[33]) / iod
+    ey = np.array([-ex[1], ex[0]])
+    u, v = (p - origin) @ ex / iod, (p - origin) @ ey / iod
+    du, dv = np.zeros(len(p)), np.zeros(len(p))
+
+    def near(idx, reach: float) -> np.ndarray:
+        """1 on the points `idx`, fading with distance (eye-distance units) to 0 about 2 * reach away."""
+        d = np.hypot(u[:, None] - u[None, idx], v[:, None] - v[None, idx]).min(1)
+        return np.exp(-(d / reach) ** 2)
+
+    mouth_u = (u[61] + u[291]) / 2
+    gap = v[14] - v[13]
+    shut = float(np.clip(gap - TYPICAL_NEUTRAL["mouth_open"], 0.0, REST_MOVE_LIMIT["mouth_open"]))
+    if shut > 0:
+        below = np.clip((v - v[13]) / max(gap, 1e-6), 0.0, 1.0)
+        dv -= shut * below * below * (3 - 2 * below) * np.exp(-((u - mouth_u) / 0.6) ** 2)
+    width = u[291] - u[61]
+    ratio = float(np.clip(TYPICAL_NEUTRAL["smile_width"] / max(width, 1e-6), *REST_RATIO_LIMIT))
+    du += (ratio - 1.0) * (u - mouth_u) * near(LIPS, 0.12)
+    lips_mid = (v[13] + v[14]) / 2
+    for corner in (61, 291):
+        lift = float(np.clip(lips_mid - v[corner] - NEUTRAL_CORNER_LIFT, -REST_MOVE_LIMIT["corner"],
+                             REST_MOVE_LIMIT["corner"]))
+        dv += lift * near([corner], 0.18)
+    for eye, upper, lower, brow, brow_mid in ((RIGHT_EYE, 159, 145, RIGHT_BROW, 105),
+                                              (LEFT_EYE, 386, 374, LEFT_BROW, 334)):
+        opening = v[lower] - v[upper]
+        ratio = float(np.clip(TYPICAL_NEUTRAL["eye_open"] / max(opening, 1e-6), *REST_RATIO_LIMIT))
+        centre = (v[upper] + v[lower]) / 2
+        dv += (ratio - 1.0) * (v - centre) * near(eye, 0.06)
+        raise_ = v[upper] - v[brow_mid]
+        drop = float(np.clip(raise_ - TYPICAL_NEUTRAL["brow_raise"], -REST_MOVE_LIMIT["brow"], REST_MOVE_LIMIT["brow"]))
+        dv += drop * near(brow, 0.1)
+    return p + iod * (du[:, None] * ex + dv[:, None] * ey)
+
+
 @dataclass
 class WarpPlan:
     src: np.ndarray  # [N, MOVING+R, 2] where each output pixel comes from (landmarks, teeth points, ring)
@@ -180,9 +238,9 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
         base = aligned[np.flatnonzero(valid)[0]]
         neutral_from = "first frame with a face"
     else:
-        base = None
-        neutral_from = "none (single frame): each feature scaled about its own centre, 30% of its shape " \
-                       "counted as expression"
+        base = photo_neutral(aligned[np.flatnonzero(valid)[0]])
+        neutral_from = "a single photo: the same face at rest (mouth shut, corners level, eyes and brows at " \
+                       "typical rest proportions), built from its own landmarks"
     report["neutral_from"] = neutral_from
 
     iod = np.linalg.norm(ref[33] - ref[263])
@@ -197,14 +255,7 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
     clipped = 0
     for i in np.flatnonzero(valid):
         a = aligned[i]
-        if base is not None:
-            target = base + gain * (a - base)
-        else:
-            target = a.copy()
-            for name, idx in FEATURES.items():
-                c = a[idx].mean(0)
-                g = 1.0 + 0.3 * float(weights.get(name, 1.0)) * (factor - 1.0)
-                target[idx] = c + g * (a[idx] - c)
+        target = base + gain * (a - base)
         shift = target - a
         length = np.linalg.norm(shift, axis=1, keepdims=True)
         limit = MAX_SHIFT_IOD * iod
