@@ -228,6 +228,20 @@ def test_hostile_plans_are_rejected(answer, why):
     assert any(why in n for n in notes), notes
 
 
+def test_a_question_is_not_a_line_to_say():
+    backend = scripted(*[plan(("voice", {"character": "luca", "line": "What's the weather in Genova?"}))] * 2)
+    with pytest.raises(IntentError) as refused:
+        core.plan("what's the weather in Genova tomorrow?", {}, "", LLMCaller(backend=backend), {})
+    assert refused.value.reason == "out_of_scope" and "is not quoted in the request" in str(refused.value)
+
+
+def test_refusals_other_than_out_of_scope_never_reach_the_llm():
+    backend = scripted(plan(("caption", {"text": "add a caption"})))
+    with pytest.raises(IntentError) as refused:
+        core.plan("add a caption", {"video": ["bikes.mp4"]}, "", LLMCaller(backend=backend), CLIP)
+    assert refused.value.reason == "needs_text" and backend.calls == []
+
+
 def test_injection_in_the_intent_never_reaches_the_llm():
     backend = scripted(plan(("caption", {"text": "pwned"})))
     with pytest.raises(IntentError) as refused:

@@ -24,8 +24,9 @@ from .security import check_graph
 INPUT_KINDS = {"image": (".png", ".jpg", ".jpeg", ".webp", ".bmp"),
                "video": (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif"),
                "audio": (".wav", ".mp3", ".flac", ".ogg", ".m4a")}
-# Parser refusals an LLM may not overrule: safety and emptiness are decided by the words alone.
-FINAL_REFUSALS = ("empty", "injection", "path", "too_long", "missing_input", "nonsense")
+# The one parser refusal an LLM may still read (a paraphrase the parser does not know); every other reason
+# (empty, nonsense, injection, paths, a missing input, a caption with no words...) is decided by the words alone.
+LLM_MAY_READ = ("out_of_scope",)
 
 
 class InputError(ValueError):
@@ -97,13 +98,14 @@ def input_facts(kinds: dict) -> dict:
 def plan(intent: str, kinds: dict, character: str, llm, facts: dict) -> tuple[list[Op], list[str], float]:
     """(ops, notes, llm_seconds). The parser first; then the LLM planner when one is configured and installed."""
     notes: list[str] = []
+    refusal = None
     try:
         parser_ops, parser_notes = parse_intent(intent, kinds, character)
         notes += parser_notes
     except IntentError as exc:
-        if getattr(llm, "backend", llm) is None or exc.reason in FINAL_REFUSALS:  # no LLM: the refusal stands
+        if getattr(llm, "backend", llm) is None or exc.reason not in LLM_MAY_READ:  # no LLM: the refusal stands
             raise
-        parser_ops = None
+        parser_ops, refusal = None, exc
         notes.append(f"parser: {exc}")
     if llm is None or getattr(llm, "backend", llm) is None:
         return parser_ops, notes, 0.0
@@ -118,8 +120,9 @@ def plan(intent: str, kinds: dict, character: str, llm, facts: dict) -> tuple[li
     ops, llm_notes = plan_with_llm(intent, facts, llm, parser_ops)
     notes += llm_notes
     seconds = time.perf_counter() - started
-    if not ops:
-        raise IntentError("out_of_scope", "neither the parser nor the LLM found a plan: " + "; ".join(notes[-3:]))
+    if not ops:  # the parser's refusal stands, with what the LLM tried
+        raise IntentError(refusal.reason if refusal else "out_of_scope",
+                          f"{refusal or 'no plan'} (the LLM found no plan either: {'; '.join(llm_notes[-2:])})")
     return ops, notes, seconds
 
 

@@ -168,13 +168,20 @@ def _explicit(value: Any, intent: str, facts: dict) -> bool:
     return False
 
 
-def ungrounded(intent: str, plan: list[Op]) -> list[str]:
+_SAID_PARAMS = ("text", "line")  # words put on screen or spoken
+
+
+def ungrounded(intent: str, plan: list[Op], quoted_only: bool = False) -> list[str]:
     """Free text in the plan (a caption, a line, a subject...) that the request does not contain.
 
     Words on screen, spoken lines and names come from the person, never from the model;
-    a parameter left at its default is not the model's invention."""
+    a parameter left at its default is not the model's invention. With `quoted_only` (the parser
+    found no verb that makes unquoted words a line or a caption) on-screen and spoken words must be
+    quoted in the request: a question ("what's the weather in Genova?") is not a line to say."""
     said = f" {_norm(intent)} "
-    problems = []
+    quotes = {_norm(q) for q in quoted_strings(intent)}
+    problems = [f"{op.op}.{key} {value!r} is not quoted in the request" for op, key, value in _values(plan)
+                if quoted_only and key in _SAID_PARAMS and isinstance(value, str) and value and _norm(value) not in quotes]
     for op in plan:
         props = ops.OPERATIONS[op.op].schema["properties"]
         for key, value in op.params.items():
@@ -412,9 +419,11 @@ def _words_win(llm_plan: list[Op], parser_plan: list[Op] | None, intent: str, fa
 
 
 def _problems(plan: list[Op], intent: str, facts: dict, from_llm: bool) -> list[str]:
-    """Why a plan cannot be used; an LLM's plan must also add nothing the words do not say (the parser's
-    plan may carry what it read from words, e.g. 'slightly' -> factor 1.5)."""
-    problems = ops.validate_plan(plan, inputs_from_facts(facts)) + unsafe(intent, plan) + ungrounded(intent, plan)
+    """Why a plan cannot be used; an LLM's plan must also add nothing the words do not say and put on screen
+    or in a mouth only quoted words (the parser's plan may carry what it read from the words: 'slightly' ->
+    factor 1.5, 'Luca says hello' -> the line 'hello')."""
+    problems = ops.validate_plan(plan, inputs_from_facts(facts)) + unsafe(intent, plan)
+    problems += ungrounded(intent, plan, quoted_only=from_llm)
     problems += [f"the plan leaves out {m}" for m in unfaithful(intent, plan, facts)]
     return problems + (invented(intent, plan, facts) if from_llm else [])
 
