@@ -109,6 +109,7 @@ def assemble(model: ChunkedModel, folder: Path) -> Path:
 def main(argv: list[str]) -> int:
     folder = Path(argv[1] if len(argv) > 1 else "models/llm")
     for model in CHUNKED_MODELS:
+        there = is_assembled(folder / model.file, model)
         try:
             path = assemble(model, folder)
         except ChunksMissing as exc:
@@ -117,7 +118,8 @@ def main(argv: list[str]) -> int:
         except ChunksCorrupt as exc:
             print(f"local-llm: {model.name} NOT assembled: {exc}", file=sys.stderr)
             return 1
-        print(f"local-llm: {model.name} -> {path} ({model.size:,} bytes, sha256 verified)")
+        done = "already there (size checked)" if there else f"{model.size:,} bytes, sha256 verified"
+        print(f"local-llm: {model.name} -> {path} ({done})")
     return 0
 
 
