@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
         except ChunksCorrupt as exc:
             print(f"local-llm: {model.name} NOT assembled: {exc}", file=sys.stderr)
             return 1
-        done = "already there (size checked)" if there else f"{model.size:,} bytes, sha256 verified"
+        done = "already there, size checked" if there else f"{model.size:,} bytes, sha256 verified"
         print(f"local-llm: {model.name} -> {path} ({done})")
     return 0
 
