@@ -76,3 +76,24 @@ def test_isolated_detections_are_never_warped_nor_the_peak_and_the_warp_ramps(bu
     assert strength[a] < 0.3 and strength[a + 4] > 0.6
     assert strength[b - 1] < 0.3
     assert np.abs(np.diff(strength[a:b])).max() < 0.35
+
+
+def test_the_reported_factor_is_what_the_picture_was_moved_by(bunny, studio_dirs):
+    """The end of the yawn (frames 96-131) at 640x360: the warp's applied factor, the re-detected one, and a
+    note when the detector cannot follow the warped toon face (it re-reads ~1.0 while the face visibly moved)."""
+    import json
+
+    from animation_studio.nodes.face.metrics import parody_metrics
+    from animation_studio.nodes.face.nodes import ExaggerateExpressionVideo, track_video
+    from animation_studio.nodes.video import transcode
+
+    clip = transcode(bunny, 96, 132, 1, 640)
+    track = track_video(clip, analysis_size=-1)
+    result, report = ExaggerateExpressionVideo().run(clip, 2.5, 1.0, 1.0, 1.0, "calmest frames", 1.0, -1,
+                                                     landmarks=track)
+    applied = json.loads(report)["applied_factor"]
+    assert applied["frames"] > 10 and 1.6 < applied["all"] <= 2.5, applied  # fold guard and clipping stay under 2.5
+    metrics = parody_metrics(clip, result, 2.5, -1, track)
+    assert metrics["factor_frames"] == "the visibly warped frames" and metrics["frames_visibly_warped"] >= applied["frames"]
+    if metrics["achieved_factor"] < 1.1:
+        assert any("applied_factor" in n for n in metrics["notes"]), metrics

@@ -191,6 +191,11 @@ def parody_metrics(original, result, target: float, analysis_size: int = 480, la
     warped = visibly_changed(vio.iter_frames(original), vio.iter_frames(result), src.points)
     report = frame_metrics(src.points, out.points, target, warped)
     report["frames_visibly_warped"] = int(warped.sum())
+    if warped.sum() and report["achieved_factor"] < 1.1:
+        report.setdefault("notes", []).append(
+            f"{int(warped.sum())} frames visibly changed but the re-detected landmarks barely moved (factor "
+            f"{report['achieved_factor']}): the detector does not follow this warped face, so this figure understates "
+            "the screen; the exaggeration report's applied_factor is what the picture was moved by")
     change_in = temporal_change(vio.iter_frames(original, max_size=size))
     change_out = temporal_change(vio.iter_frames(result, max_size=size))
     report["flicker"] = {"source_mean_abs_change": round(change_in, 3), "result_mean_abs_change": round(change_out, 3),

@@ -252,6 +252,7 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
 
     src = np.zeros((n, MOVING + RING_POINTS, 2))
     shifts = np.zeros((n, MOVING, 2))
+    aligned_shift = np.zeros((n, 478, 2))
     clipped = 0
     for i in np.flatnonzero(valid):
         a = aligned[i]
@@ -264,6 +265,7 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
         shift[over] *= limit / length[over]
         # Back in the frame's own pose: the move is a vector, so only the linear part applies.
         shifts[i, :478] = shift @ invert(to_ref[i])[:, :2].T
+        aligned_shift[i] = shift
         shifts[i, 478:] = shifts[i, UPPER_INNER_LIP]
         teeth = pts[i, UPPER_INNER_LIP] + TEETH_SHARE * (pts[i, LOWER_INNER_LIP] - pts[i, UPPER_INNER_LIP])
         src[i] = np.vstack([pts[i], teeth, apply(invert(to_ref[i]), ring)])
@@ -272,6 +274,8 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
     dst = src.copy()
     dst[:, :MOVING] += strength[:, None, None] * shifts
     report["warp_strength"] = [round(float(x), 3) for x in strength]
+    if base is not None:
+        report["applied_factor"] = applied_factor(aligned, aligned_shift, strength, base)
     if (kept[valid] < 0.999).any():
         report["notes"].append(f"{int((kept[valid] < 0.999).sum())} frames had their moves shortened (keeping at "
                                f"least {kept[valid].min():.0%}) so the warp never folds (lips crossing, eyelids "
@@ -283,6 +287,21 @@ def plan_exaggeration(points: np.ndarray, factor: float, weights: dict[str, floa
     report["landmark_jitter_raw"] = landmark_jitter(raw)
     report["landmark_jitter_smoothed"] = landmark_jitter(pts)
     return WarpPlan(src, dst, strength, valid, report)
+
+
+def applied_factor(aligned: np.ndarray, aligned_shift: np.ndarray, strength: np.ndarray, base: np.ndarray) -> dict:
+    """The factor the picture is actually moved by, on the frames the warp reaches (strength > 0.5): the feature
+    points' deviation from neutral after the applied moves over before them (head pose removed). The warp
+    carries the picture exactly with these points, so this is what a viewer sees, also where a detector
+    cannot re-find the warped toon face."""
+    frames = np.flatnonzero(strength > 0.5)
+    if not len(frames):
+        return {"all": None, "frames": 0}
+    idx = sorted({i for f in FEATURES.values() for i in f})
+    before = aligned[frames][:, idx] - base[idx]
+    after = before + strength[frames, None, None] * aligned_shift[frames][:, idx]
+    dev_in = np.linalg.norm(before, axis=-1).sum()
+    return {"all": round(float(np.linalg.norm(after, axis=-1).sum() / max(dev_in, 1e-9)), 3), "frames": int(len(frames))}
 
 
 def fold_guard(src: np.ndarray, shifts: np.ndarray, valid: np.ndarray) -> np.ndarray:
