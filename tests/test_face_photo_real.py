@@ -4,8 +4,9 @@ at 1280x886 whose faces are ~100 px wide; Tom_Hanks_54745.png, a 112x112 face cr
 A photo has no calm frames, so its neutral is the same face at rest (warp.photo_neutral). The result is judged
 as the Director's verifier judges it: landmarks re-detected on the result (the face matched by place), aligned
 to the source, and the factor that best explains their deviation from the rest face (photo_achieved_factors).
-Measured 2026-12-02 at factor 2.5: t1.jpg 1.68 (mouth 1.66), Tom Hanks 2.32 (mouth 2.52); the old
-feature-scaling photo warp measured 1.05 on both by the verifier's former spread measure.
+Measured 2026-12-02 at factor 2.5: t1.jpg 1.68 (mouth 1.66), Tom Hanks 2.32 (mouth 2.52), t1.jpg shrunk into
+a 1920x1080 frame (faces ~54 px) 2.36; the old feature-scaling photo warp measured 1.05 on the first two by the
+verifier's former spread measure, and no face at all in the large frame.
 """
 from __future__ import annotations
 
@@ -84,6 +85,26 @@ def test_in_a_group_photo_the_largest_face_is_exaggerated_and_the_report_says_so
     checks = vf.verify([condition], [str(src)], {"image": [str(src)]})
     assert not vf.verdict(checks)["approved"] and abs(checks[0].measured["achieved_factor"] - 1) < 0.1
     assert checks[0].edit["params"]["factor"] > FACTOR
+
+
+@pytest.mark.slow
+def test_small_faces_in_a_large_photo_are_found_and_exaggerated():
+    """t1.jpg at 45 % in a 1920x1080 frame: faces ~54 px wide, which the full-range detector alone misses
+    (it sees the frame at 192 px); the tiled search finds them and only that face's surroundings change."""
+    from PIL import Image
+
+    t1 = Image.fromarray(real_photo("t1.jpg"))
+    small = np.asarray(t1.resize((576, 399), Image.LANCZOS))
+    photo = np.full((1080, 1920, 3), 90, np.uint8)
+    photo[500:899, 900:1476] = small
+    result, report = exaggerate(photo)
+    source = vf._landmarks([photo])[0]
+    assert not np.isnan(source[0, 0]) and np.ptp(source[:, 0]) < 70
+    factors = photo_achieved_factors(source, vf._same_face(result, source))
+    print({k: round(v, 2) for k, v in factors.items()})
+    assert factors["all"] >= MIN_ACHIEVED
+    changed = np.argwhere(np.any(result != photo, axis=-1))
+    assert changed[:, 0].min() >= 500 and changed[:, 1].min() >= 900  # the face's crop, pasted back feathered
 
 
 def test_a_photo_without_a_face_is_returned_unchanged_with_the_reason():

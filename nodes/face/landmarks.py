@@ -24,6 +24,8 @@ MODEL_KIND = "mediapipe"
 N_POINTS = 478
 # Below this face width (pixels) landmarks are unreliable; said in the notes, not refused.
 TINY_FACE_PX = 40
+# A still larger than this with no face found whole is searched again in tiles of this size (small faces).
+TILE_PX = 640
 
 
 @dataclass
@@ -174,12 +176,9 @@ class LandmarkDetector:
                                                                             min_detection_confidence=self.min_confidence)
             self._crop_mesh = self.mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
                                                                    refine_landmarks=True, min_detection_confidence=0.3)
-        h, w = frame.shape[:2]
         found = []
-        for det in (self._detector.process(frame).detections or [])[: self.max_faces]:
-            box = det.location_data.relative_bounding_box
-            cx, cy = (box.xmin + box.width / 2) * w, (box.ymin + box.height / 2) * h
-            side = max(box.width * w, box.height * h) * 2.0  # the mesh wants the face at about half the crop
+        for cx, cy, side in self._face_boxes(frame)[: self.max_faces]:
+            side *= 2.0  # the mesh wants the face at about half the crop
             x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
             size = max(int(round(side)), 8)
             # Pad with edge pixels so faces at the image border still get a square, centred crop.
@@ -198,6 +197,31 @@ class LandmarkDetector:
             pts[:, 1] += y0
             found.append(pts)
         return found
+
+
+    def _face_boxes(self, frame: np.ndarray) -> list[tuple[float, float, float]]:
+        """Face boxes (centre x, centre y, side; pixels) from the full-range detector. It sees the frame at
+        192 px, so a face under ~1/20 of a large photo's width is lost: when a still bigger than TILE_PX
+        shows none, overlapping TILE_PX tiles of it are searched too."""
+        h, w = frame.shape[:2]
+        regions = [(0, 0, w, h)]
+        boxes: list[tuple[float, float, float]] = []
+        for attempt in range(2):
+            for x0, y0, x1, y1 in regions:
+                result = self._detector.process(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+                for det in result.detections or []:
+                    box = det.location_data.relative_bounding_box
+                    cx, cy = x0 + (box.xmin + box.width / 2) * (x1 - x0), y0 + (box.ymin + box.height / 2) * (y1 - y0)
+                    side = max(box.width * (x1 - x0), box.height * (y1 - y0))
+                    if not any(np.hypot(cx - bx, cy - by) < max(side, bs) / 2 for bx, by, bs in boxes):
+                        boxes.append((cx, cy, side))
+            if boxes or self.video or max(h, w) <= TILE_PX or attempt:
+                return boxes
+            stride = int(TILE_PX * 0.75)
+            regions = [(x, y, min(x + TILE_PX, w), min(y + TILE_PX, h))
+                       for y in range(0, max(h - TILE_PX, 0) + stride, stride)
+                       for x in range(0, max(w - TILE_PX, 0) + stride, stride)]
+        return boxes
 
 
 def choose_face(faces: list[np.ndarray], face_index: int, previous: np.ndarray | None) -> tuple[int, str]:
