@@ -3,14 +3,19 @@
 Protocol (ComfyUI server.py / main.py): POST /prompt with a client_id, follow
 /ws?clientId= for progress, wait for `executing` with node null (history is
 written only then; `execution_success` comes before it), read /history/{id},
-download outputs with /view. Each prompt goes to the least-busy server
+download outputs with /view. websocket-client bounds neither a frame nor a message, so the
+websocket here counts what arrives: one message is capped at settings network.max_response_mb,
+a whole run at network.max_ws_run_mb, and every read ends at the run's deadline (a server that
+trickles one endless frame cannot hold the run past it). Each prompt goes to the least-busy server
 (/queue plus what this engine has in flight there); a server that refuses,
 times out or dies mid-run is reported as such and the prompt is retried once on
 another server.
 """
 from __future__ import annotations
 
+import functools
 import json
+import socket
 import threading
 import time
 import uuid
@@ -34,6 +39,56 @@ class ServerError(RuntimeError):
     def __init__(self, message: str, kind: str = "server_error"):
         super().__init__(message)
         self.kind = kind  # server_unreachable | server_timeout | server_died | server_error
+
+
+class WebsocketTooLarge(ServerError):
+    """A server's websocket sent a message, or a run's worth of messages, over the caps."""
+
+
+class _RunDeadline(Exception):
+    """The run's deadline passed while the websocket was still reading."""
+
+
+@functools.cache
+def _bounded_websocket_class():
+    """websocket.WebSocket that counts the bytes of each message and of the whole run as they arrive
+    (before any frame is assembled or parsed) and never reads past the run's deadline."""
+    import websocket
+
+    class BoundedWebSocket(websocket.WebSocket):
+        server_url = ""
+        max_message = max_run = 0  # bytes; 0 = not set up yet (the handshake reads the socket directly)
+        deadline = float("inf")  # time.perf_counter() at which the run ends
+        message_bytes = run_bytes = 0
+
+        def _recv(self, bufsize):
+            left = self.deadline - time.perf_counter()
+            if left <= 0:
+                raise _RunDeadline
+            if self.sock is not None:
+                self.sock.settimeout(min(self.gettimeout() or left, left))
+            data = super()._recv(bufsize)
+            self.message_bytes += len(data)
+            self.run_bytes += len(data)
+            if self.max_message and self.message_bytes > self.max_message:
+                raise WebsocketTooLarge(f"ComfyUI server {self.server_url}: a websocket message grew past the "
+                                        f"{self.max_message / net.MB:.1f} MB allowed (settings "
+                                        f"network.max_response_mb); connection closed")
+            if self.max_run and self.run_bytes > self.max_run:
+                raise WebsocketTooLarge(f"ComfyUI server {self.server_url}: the websocket sent more than the "
+                                        f"{self.max_run / net.MB:.1f} MB allowed for one run (settings "
+                                        f"network.max_ws_run_mb); connection closed")
+            return data
+
+        def recv(self):
+            try:
+                data = super().recv()
+            except UnicodeDecodeError:  # a text message that is not UTF-8: skipped like any non-JSON text
+                data = ""
+            self.message_bytes = 0  # only a complete message resets it (a read timeout mid-frame does not)
+            return data
+
+    return BoundedWebSocket
 
 
 class ComfyServer:
@@ -130,11 +185,33 @@ class ComfyServer:
             self._request("POST", "/queue", json={"delete": [prompt_id]})
 
     def connect_ws(self, client_id: str):
+        """The run's websocket, over a socket connected by configs/net.py (the address its name check
+        approved); the handshake ends within `timeout` in all, and every message is size-capped."""
+        import ssl
+
         import websocket
 
         ws_url = self.url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + f"/ws?clientId={client_id}"
+        scheme, host, port = net._origin(self.url)
         try:
-            return websocket.create_connection(ws_url, timeout=self.timeout)
+            sock = net.connect(host, port, min(self.timeout, net.limits()[0]))
+        except net.NetError as exc:
+            kind = "server_timeout" if exc.kind == "timeout" else "server_unreachable"
+            raise ServerError(f"ComfyUI server {self.url}: websocket connection failed ({exc})", kind) from None
+        cut_off = threading.Timer(self.timeout, lambda: _shutdown(sock))  # a handshake that never ends
+        cut_off.daemon = True
+        cut_off.start()
+        try:
+            if scheme == "https":
+                sock.settimeout(self.timeout)
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            # UTF-8 is checked by bytes.decode in recv(): websocket-client's own check is pure Python (~1 s/MB)
+            ws = websocket.create_connection(ws_url, timeout=self.timeout, socket=sock, skip_utf8_validation=True,
+                                             class_=_bounded_websocket_class())
+            ws.server_url = self.url
+            ws.max_message = net.limits()[1]
+            ws.max_run = int(_network_settings().max_ws_run_mb * net.MB)
+            return ws
         except websocket.WebSocketTimeoutException:
             raise ServerError(f"ComfyUI server {self.url} did not open its websocket within {self.timeout:.0f} s",
                               "server_timeout") from None
@@ -142,8 +219,24 @@ class ComfyServer:
             raise ServerError(f"ComfyUI server {self.url} is not reachable (connection refused)",
                               "server_unreachable") from None
         except (OSError, websocket.WebSocketException) as exc:
-            raise ServerError(f"ComfyUI server {self.url}: websocket connection failed ({exc})",
-                              "server_unreachable") from None
+            sock.close()
+            raise ServerError(f"ComfyUI server {self.url}: websocket connection failed "
+                              f"({net.excerpt(str(exc), 160)})", "server_unreachable") from None
+        finally:
+            cut_off.cancel()
+
+
+def _shutdown(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _network_settings():
+    from ..configs.settings import load_settings
+
+    return load_settings().network
 
 
 class ServerEngine:
@@ -312,7 +405,7 @@ class ServerEngine:
             prompt_id = answer.get("prompt_id", prompt_id)
             with self._lock:
                 self._active[prompt_id] = server
-            self._follow(ws, server, prompt_id, result, emit, started)
+            self._follow(ws, server, prompt_id, result, emit, started, {str(node_id) for node_id in graph})
             if result.node_errors and result.status == "success":
                 # A 200 with node_errors: ComfyUI dropped the outputs that failed validation and ran the rest.
                 # The embedded engine refuses such a graph, so report it the same way (with what did run kept).
@@ -329,7 +422,7 @@ class ServerEngine:
             with self._lock:
                 self._active.pop(prompt_id, None)
             try:
-                ws.close()
+                ws.close(timeout=1)
             except Exception:  # noqa: BLE001 - closing a dead socket may fail in many ways
                 pass
         if result.error and result.error.get("type") == "timeout":
@@ -342,25 +435,27 @@ class ServerEngine:
         return result
 
     def _follow(self, ws, server: ComfyServer, prompt_id: str, result: RunResult, emit: EventHook,
-                started: float) -> None:
+                started: float, nodes: set[str]) -> None:
+        """Read the run's events until it ends; only the graph's own nodes are recorded (a server naming
+        others cannot grow the record)."""
         import websocket
 
         node_started: dict[str, float] = {}
         current = None
         ws.settimeout(self.silence_probe_s)
+        ws.deadline = started + self.timeout
         while True:
             if time.perf_counter() - started > self.timeout:
-                try:
-                    server.interrupt(prompt_id)
-                except ServerError:
-                    pass
-                result.status = "error"
-                result.error = {"type": "timeout",
-                                "message": f"run did not finish within {self.timeout:.0f} s on {server.url} "
-                                           f"(interrupted there)"}
+                self._give_up(server, prompt_id, result)
                 return
             try:
                 frame = ws.recv()
+            except _RunDeadline:
+                self._give_up(server, prompt_id, result)
+                return
+            except WebsocketTooLarge:
+                _interrupt_quietly(server, prompt_id)
+                raise
             except websocket.WebSocketTimeoutException:
                 # Silence is normal during a long node; make sure the server is still alive and still has it.
                 try:
@@ -391,16 +486,18 @@ class ServerEngine:
                 if current is not None:
                     result.timings[current] = now - node_started[current]
                 current = data.get("node")
-                if current is None and data.get("prompt_id") == prompt_id:
+                current = str(current) if current is not None and str(current) in nodes else None
+                if data.get("node") is None and data.get("prompt_id") == prompt_id:
                     emit("executing", data)
                     if result.status == "pending":
                         result.status = "success"
                     return
                 if current is not None:
+                    if current not in node_started:  # a node runs once; a server repeating it adds nothing
+                        result.executed.append(current)
                     node_started[current] = now
-                    result.executed.append(current)
             elif kind == "execution_cached":
-                result.cached.extend(data.get("nodes", []))
+                result.cached.extend(str(n) for n in data.get("nodes") or [] if str(n) in nodes)
             elif kind == "execution_error":
                 result.status = "error"
                 result.error = {"type": "execution_error", **_bounded_error(data),
@@ -410,9 +507,15 @@ class ServerEngine:
             elif kind == "execution_interrupted":
                 result.status = "interrupted"
                 result.error = {"type": "execution_interrupted", **_bounded_error(data), "message": "interrupted"}
-            elif kind == "executed" and data.get("node") is not None:
+            elif kind == "executed" and str(data.get("node")) in nodes:
                 result.outputs[str(data["node"])] = data.get("output") or {}
             emit(kind, data)
+
+    def _give_up(self, server: ComfyServer, prompt_id: str, result: RunResult) -> None:
+        _interrupt_quietly(server, prompt_id)
+        result.status = "error"
+        result.error = {"type": "timeout", "message": f"run did not finish within {self.timeout:.0f} s on "
+                                                      f"{server.url} (interrupted there)"}
 
     def _collect(self, server: ComfyServer, prompt_id: str, result: RunResult, run_dir) -> None:
         history = server.history(prompt_id)
@@ -436,6 +539,13 @@ class ServerEngine:
             finally:
                 tmp.unlink(missing_ok=True)
             result.files.append(str(target))
+
+
+def _interrupt_quietly(server: ComfyServer, prompt_id: str) -> None:
+    try:
+        server.interrupt(prompt_id)
+    except ServerError:
+        pass
 
 
 def _bounded_error(data: dict) -> dict:

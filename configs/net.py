@@ -11,7 +11,13 @@ ComfyUI servers) goes through `request()`:
 - no redirects (a 3xx is handed back as it is: a redirect could lead anywhere);
 - `check_url()`: a URL that a graph input names must be one of the servers the
   settings configure (configs/global.yaml llm / comfyui / network sections) or list in
-  `network.allowed_urls`; loopback is allowed only when configured that way.
+  `network.allowed_urls`, matched by exact scheme, name and port; loopback is allowed only
+  when configured that way;
+- `connect()`: a server's name is looked up ONCE per request and the socket goes to the
+  address that was checked (no second lookup a DNS rebinding could answer differently);
+  a name that resolves to a loopback, private or link-local address is refused unless it
+  is a loopback name (localhost) resolving to loopback, or listed in `network.private_names`.
+  An IP address written in the configuration is used as it is.
 
 What a remote answers is never copied whole into messages: `excerpt()` keeps a short,
 printable piece (errors end up on stderr, in run.json, in checkpoints and in prompts).
@@ -36,7 +42,7 @@ MB = 1024 * 1024
 
 
 class NetError(ConnectionError):
-    """An HTTP request failed; `.kind` says how: unreachable | timeout | too_large | protocol."""
+    """An HTTP request failed; `.kind` says how: unreachable | timeout | too_large | protocol | refused."""
 
     def __init__(self, message: str, kind: str):
         super().__init__(message)
@@ -151,6 +157,86 @@ def remote_name_problem(name: str) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- resolving and connecting
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain")  # and any *.localhost (RFC 6761)
+
+
+def _ip(host: str):
+    """`host` as an ipaddress object when it is an IP literal ("[::1]" brackets already gone), else None."""
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _internal(address) -> bool:
+    """Loopback, private, link-local, unspecified, reserved or multicast: anything but a public unicast host."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    address = mapped or address
+    return not address.is_global or address.is_multicast
+
+
+def resolve(host: str, port: int, settings=None) -> list[tuple]:
+    """getaddrinfo() entries (family, type, proto, canonname, sockaddr) to connect to, looked up once.
+
+    An IP literal is taken as written (the allow-list decided about it). A name must resolve only to
+    public addresses, except a loopback name (localhost, *.localhost) which must resolve only to loopback,
+    and a name listed in settings network.private_names which may resolve anywhere. Otherwise
+    NetError(kind=refused): a name the settings trust must not lead to this machine or its network."""
+    host = host.rstrip(".").lower()
+    try:
+        entries = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise NetError(f"{excerpt(host, 80)}: the name does not resolve ({exc})", "unreachable") from None
+    if not entries:
+        raise NetError(f"{excerpt(host, 80)}: the name resolves to no address", "unreachable")
+    if _ip(host) is not None:
+        return entries
+    addresses = [_ip(str(entry[4][0])) for entry in entries]
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        bad = [a for a in addresses if a is None or not (getattr(a, "ipv4_mapped", None) or a).is_loopback]
+        why = "a loopback name must resolve to loopback addresses only"
+    else:
+        if settings is None:
+            from .settings import load_settings
+
+            settings = load_settings()
+        if host in {n.rstrip(".").lower() for n in settings.network.private_names}:
+            return entries
+        bad = [a for a in addresses if a is None or _internal(a)]
+        why = ("it is not listed in network.private_names, so it may not lead to a loopback, private or "
+               "link-local address (add it there if that server really is on this machine or network)")
+    if bad:
+        raise NetError(f"{excerpt(host, 80)} resolves to {', '.join(sorted({str(a) for a in bad}))}: refused; "
+                       f"{why}", "refused")
+    return entries
+
+
+def connect(host: str, port: int, timeout: float, settings=None) -> socket.socket:
+    """A TCP socket connected to an address of `host` that resolve() checked (tried in order, within
+    `timeout` in all). NetError(kind=refused | unreachable | timeout) otherwise."""
+    deadline = time.monotonic() + max(0.001, float(timeout))
+    last: BaseException | None = None
+    for family, kind, proto, _, sockaddr in resolve(host, port, settings):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(left)
+        try:
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    if last is None or isinstance(last, (socket.timeout, TimeoutError)):
+        raise NetError(f"{excerpt(host, 80)}:{port}: no connection within {timeout:g} s", "timeout")
+    raise NetError(f"{excerpt(host, 80)}:{port}: not reachable ({last.strerror or type(last).__name__})",
+                   "unreachable")
+
+
 # ---------------------------------------------------------------- requests
 @dataclass
 class Response:
@@ -227,11 +313,9 @@ def request(method: str, url: str, *, timeout: float, json: Any = None, data: by
     what = f"{method} {_safe_url(url)}"
 
     try:
-        sock = socket.create_connection((host, port), timeout=connect_timeout)
-    except socket.timeout:
-        raise NetError(f"{what}: no connection within {connect_timeout:g} s", "timeout") from None
-    except OSError as exc:
-        raise NetError(f"{what}: not reachable ({exc.strerror or type(exc).__name__})", "unreachable") from None
+        sock = connect(host, port, connect_timeout)
+    except NetError as exc:
+        raise NetError(f"{what}: {exc}", exc.kind) from None
 
     fired = threading.Event()
 

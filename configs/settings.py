@@ -96,7 +96,9 @@ class NetworkSettings(_Strict):
     allowed_urls: list[str] = []
     max_response_mb: float = Field(default=64, gt=0)
     max_download_mb: float = Field(default=4096, gt=0)
+    max_ws_run_mb: float = Field(default=1024, gt=0)
     connect_timeout_s: float = Field(default=10, gt=0)
+    private_names: list[str] = []
 
 
 class Settings(_Strict):

@@ -426,3 +426,258 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- a hostile ComfyUI websocket (issue 15: /ws had no size cap)
+def _ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """One unmasked server frame (RFC 6455 section 5.2)."""
+    size = len(payload)
+    if size < 126:
+        head = bytes([0x80 | opcode, size])
+    elif size < 1 << 16:
+        head = bytes([0x80 | opcode, 126]) + size.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 127]) + size.to_bytes(8, "big")
+    return head + payload
+
+
+def _ws_accept(request: bytes) -> bytes:
+    import base64
+    import hashlib
+
+    key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+               if line.lower().startswith(b"sec-websocket-key"))
+    accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    return (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+
+
+def ws_giant_frame(conn, stop):
+    """Declares a 1 TB text frame and streams it as fast as the socket takes it."""
+    conn.sendall(b"\x81\x7f" + (1 << 40).to_bytes(8, "big"))
+    block = b"x" * 65536
+    while not stop.is_set():
+        conn.sendall(block)
+
+
+def ws_endless_frames(conn, stop):
+    """Small, valid progress messages for the prompt, forever."""
+    frame = _ws_frame(json.dumps({"type": "progress", "data": {"prompt_id": "p1", "node": "1", "value": 1,
+                                                               "max": 2, "pad": "x" * 8000}}).encode())
+    while not stop.is_set():
+        conn.sendall(frame * 16)
+
+
+def ws_trickled_frame(conn, stop):
+    """A 1 MB frame sent one byte every 0.2 s: each read is quick, the frame never ends."""
+    conn.sendall(b"\x81\x7f" + (1 << 20).to_bytes(8, "big"))
+    while not stop.wait(0.2):
+        conn.sendall(b"x")
+
+
+def ws_not_utf8_then_done(conn, stop):
+    """A text frame that is not UTF-8 (skipped), a node the graph does not have (ignored), then the end."""
+    conn.sendall(_ws_frame(b"\xff\xfe{\"type\": \"executing\"}") + _ws_frame(json.dumps(
+        {"type": "executing", "data": {"node": "999", "prompt_id": "p1"}}).encode()) + _ws_frame(json.dumps(
+        {"type": "executing", "data": {"node": None, "prompt_id": "p1"}}).encode()))
+    stop.wait(5)
+
+
+class HostileComfyUI(RawServer):
+    """Answers ComfyUI's HTTP routes sanely (the prompt is queued and running) and misbehaves on /ws."""
+
+    def __init__(self, ws_behaviour):
+        self.ws_behaviour = ws_behaviour
+        self.interrupted = 0
+        super().__init__(None)
+
+    def _serve(self, conn):
+        try:
+            request = _read_request(conn)
+            line = request.split(b"\r\n", 1)[0].decode("latin-1")
+            if " /ws" in line:
+                conn.sendall(_ws_accept(request))
+                self.ws_behaviour(conn, self.stop)
+                return
+            if line.startswith("POST /interrupt"):
+                self.interrupted += 1
+            body = {"POST /prompt": {"prompt_id": "p1", "number": 1, "node_errors": {}},
+                    "GET /queue": {"queue_running": [[0, "p1", {}, {}, []]], "queue_pending": []}}
+            answer = json.dumps(next((v for k, v in body.items() if line.startswith(k)), {})).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                         % len(answer) + answer)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+def _run_on_hostile_ws(behaviour, timeout_s: float):
+    from animation_studio.agent.server_engine import ServerEngine
+
+    server = HostileComfyUI(behaviour)
+    graph = {"1": {"class_type": "FakeText", "inputs": {"text": "hi"}}}
+    started = time.monotonic()
+    try:
+        result = ServerEngine(server.url, timeout=timeout_s, request_timeout=2.0, silence_probe_s=1.0).run(graph)
+    finally:
+        server.close()
+    return result, time.monotonic() - started, server
+
+
+@pytest.mark.timeout(60)
+def test_a_giant_websocket_frame_is_cut_off_at_the_message_cap(monkeypatch):
+    """Before: websocket-client read a frame of any declared length into memory (1 TB here) until the run's
+    timeout; now the message cap (network.max_response_mb) ends it with one clear error."""
+    import tracemalloc
+
+    monkeypatch.setenv("ANIMATION_STUDIO__NETWORK__MAX_RESPONSE_MB", "2")
+    tracemalloc.start()
+    try:
+        result, seconds, server = _run_on_hostile_ws(ws_giant_frame, 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = result.error["message"]
+    assert result.status == "error" and "websocket message grew past the 2.0 MB" in message, result.error
+    assert server.url in message and len(message) < 400
+    assert seconds < 20 and peak < 16 * 2**20, (seconds, peak)
+    assert server.interrupted == 1  # the prompt is stopped on the server too
+    print(f"\ngiant frame cut off after {seconds:.2f} s; peak Python memory {peak / 2**20:.1f} MB")
+
+
+@pytest.mark.timeout(60)
+def test_an_endless_stream_of_websocket_frames_is_cut_off_at_the_run_cap(monkeypatch):
+    monkeypatch.setenv("ANIMATION_STUDIO__NETWORK__MAX_WS_RUN_MB", "4")
+    result, seconds, _ = _run_on_hostile_ws(ws_endless_frames, 30)
+    assert result.status == "error" and "more than the 4.0 MB allowed for one run" in result.error["message"]
+    assert seconds < 30 and len(result.executed) == 0
+    print(f"\nendless frames cut off at 4 MB after {seconds:.2f} s")
+
+
+@pytest.mark.timeout(60)
+def test_a_trickled_websocket_frame_cannot_hold_the_run_past_its_deadline():
+    """Each byte arrives well within the 1 s silence probe, so only the run's own deadline can end the read."""
+    result, seconds, server = _run_on_hostile_ws(ws_trickled_frame, 2.0)
+    assert result.status == "error" and result.error["type"] == "timeout", result.error
+    assert seconds < 2.0 + 2.0 + SLACK_S, seconds  # the deadline, then one bounded /interrupt request
+    assert server.interrupted == 1
+
+
+@pytest.mark.timeout(60)
+def test_a_websocket_text_frame_that_is_not_utf8_is_skipped():
+    result, seconds, _ = _run_on_hostile_ws(ws_not_utf8_then_done, 10)
+    assert result.status == "success" and result.executed == [] and seconds < 10, (result.status, result.error)
+
+
+# ---------------------------------------------------------------- DNS rebinding (a fake resolver; loopback only)
+class FakeResolver:
+    """socket.getaddrinfo for made-up names (IP literals resolve as usual); counts lookups per name."""
+
+    def __init__(self, monkeypatch, answers: dict[str, list[str]]):
+        self.answers, self.calls = answers, {}
+        real = socket.getaddrinfo
+
+        def getaddrinfo(host, port, *args, **kwargs):
+            if host not in self.answers:
+                return real(host, port, *args, **kwargs)
+            self.calls[host] = self.calls.get(host, 0) + 1
+            return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                     (ip, port, 0, 0) if ":" in ip else (ip, port)) for ip in self.answers[host]]
+
+        monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def _settings(private_names=()):
+    return load_settings_from([DEFAULT_CONFIG], {"ANIMATION_STUDIO__NETWORK__PRIVATE_NAMES":
+                                                 "[" + ", ".join(private_names) + "]"})
+
+
+@pytest.mark.parametrize("addresses", [["127.0.0.1"], ["10.0.0.7"], ["192.168.1.20"], ["169.254.169.254"],
+                                       ["8.8.8.8", "127.0.0.1"], ["::1"], ["::ffff:127.0.0.1"], ["fe80::1"],
+                                       ["0.0.0.0"], ["100.64.0.1"], ["224.0.0.1"]])
+def test_a_name_that_resolves_inside_the_network_is_refused(addresses, monkeypatch):
+    FakeResolver(monkeypatch, {"comfy.example": addresses})
+    with pytest.raises(net.NetError, match="comfy.example resolves to .* network.private_names") as info:
+        net.resolve("comfy.example", 8188, _settings())
+    assert info.value.kind == "refused"
+
+
+def test_names_resolving_as_configured_are_used(monkeypatch):
+    FakeResolver(monkeypatch, {"public.example": ["8.8.8.8", "2001:4860:4860::8888"], "comfy.lan": ["10.0.0.7"],
+                               "localhost": ["127.0.0.1", "::1"], "evil.localhost": ["127.0.0.1"],
+                               "localhost.": ["127.0.0.1"]})
+    settings = _settings(["comfy.lan"])
+    assert [e[4][0] for e in net.resolve("public.example", 80, settings)] == ["8.8.8.8", "2001:4860:4860::8888"]
+    assert [e[4][0] for e in net.resolve("comfy.lan", 80, settings)] == ["10.0.0.7"]  # configured as private
+    assert len(net.resolve("localhost", 80, settings)) == 2 and net.resolve("evil.localhost", 80, settings)
+    # an IP address the settings name is used as written (the allow-list decided about it)
+    assert net.resolve("10.0.0.5", 80, settings)[0][4][0] == "10.0.0.5"
+
+
+def test_a_loopback_name_must_resolve_to_loopback(monkeypatch):
+    FakeResolver(monkeypatch, {"localhost": ["10.1.2.3"]})
+    with pytest.raises(net.NetError, match="loopback name must resolve to loopback") as info:
+        net.resolve("localhost", 80, _settings())
+    assert info.value.kind == "refused"
+
+
+@pytest.mark.timeout(30)
+def test_a_rebound_name_gets_no_connection(monkeypatch):
+    """The name a ComfyUI/LLM server is configured by answers 127.0.0.1: no byte is sent there."""
+    victim = RawServer(lambda conn, stop: conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"))
+    port = victim.url.rsplit(":", 1)[1]
+    FakeResolver(monkeypatch, {"comfy.example": ["127.0.0.1"]})
+    try:
+        with pytest.raises(net.NetError, match="refused") as info:
+            net.request("GET", f"http://comfy.example:{port}/object_info", timeout=2)
+        assert info.value.kind == "refused" and victim.connections == 0
+        from animation_studio.agent.server_engine import ServerEngine, ServerError
+
+        with pytest.raises(ServerError, match="comfy.example resolves to 127.0.0.1"):
+            ServerEngine(f"http://comfy.example:{port}", timeout=5, request_timeout=2.0).catalog()
+        assert victim.connections == 0
+    finally:
+        victim.close()
+
+
+@pytest.mark.timeout(60)
+def test_each_connection_goes_to_the_address_looked_up_once(monkeypatch, tmp_path):
+    """A private name (network.private_names) on the fake ComfyUI: a whole run over HTTP and the websocket
+    looks the name up once per connection, in configs/net.py only (websocket-client gets the checked socket)."""
+    import sys as _sys
+    from pathlib import Path as _Path
+
+    _sys.path.insert(0, str(_Path(__file__).parent))
+    from fake_comfyui import FakeComfyUI
+
+    from animation_studio.agent.server_engine import ServerEngine
+
+    monkeypatch.setenv("ANIMATION_STUDIO__NETWORK__PRIVATE_NAMES", "[comfy.lan]")
+    resolver = FakeResolver(monkeypatch, {"comfy.lan": ["127.0.0.1"]})
+    connects = []
+    real_connect = net.connect
+    monkeypatch.setattr(net, "connect", lambda host, *a, **k: connects.append(host) or real_connect(host, *a, **k))
+    server = FakeComfyUI(tmp_path / "server").start()
+    try:
+        port = server.url.rsplit(":", 1)[1]
+        graph = {"1": {"class_type": "FakeText", "inputs": {"text": "hello"}},
+                 "2": {"class_type": "FakeSave", "inputs": {"text": ["1", 0], "filename_prefix": "dns"}}}
+        result = ServerEngine(f"http://comfy.lan:{port}", timeout=30).run(graph, tmp_path / "run")
+    finally:
+        server.stop()
+    assert result.status == "success", result.error
+    assert result.files and _Path(result.files[0]).read_text() == "hello"
+    assert len(connects) >= 4 and set(connects) == {"comfy.lan"}  # /queue, /ws, /prompt, /history, /view
+    assert resolver.calls["comfy.lan"] == len(connects)
+
+
+def test_allowed_names_match_exactly():
+    settings = load_settings_from([DEFAULT_CONFIG], {"ANIMATION_STUDIO__NETWORK__ALLOWED_URLS":
+                                                     "[http://comfy.example:8188]"})
+    assert net.url_allowed("http://comfy.example:8188/", settings)
+    assert net.url_allowed("http://COMFY.example.:8188", settings)  # DNS names are case-insensitive; root dot
+    for url in ("http://sub.comfy.example:8188", "http://comfy.example.evil.test:8188", "http://comfy.exampl:8188",
+                "https://comfy.example:8188", "http://comfy.example:8189", "http://xcomfy.example:8188"):
+        assert not net.url_allowed(url, settings), url
+
