@@ -72,17 +72,32 @@ def characters() -> tuple[int, dict]:
     return 200, {"characters": out}
 
 
+def ui_workflows() -> dict[str, Path]:
+    """API twin name -> its UI workflow. ComfyUI's Templates browser shows a pack's template by its file name
+    alone, so a UI workflow is named for a person ("Parody video, exaggerate the funniest moment.json") and
+    names its twin workflows/api/<name>.api.json in extra.animation_studio_api."""
+    twins = {}
+    for path in sorted(WORKFLOWS.glob("*.json")):
+        twin = json.loads(path.read_text(encoding="utf-8")).get("extra", {}).get("animation_studio_api")
+        if isinstance(twin, str):
+            twins[twin] = path
+    return twins
+
+
 def workflows() -> tuple[int, dict]:
-    names = sorted(p.stem for p in WORKFLOWS.glob("*.json"))
+    """The API twins by name, and each UI workflow's title under its twin's name."""
     apis = sorted(p.name[:-9] for p in API_WORKFLOWS.glob("*.api.json"))
-    return 200, {"ui": names, "api": apis}
+    return 200, {"api": apis, "ui": {twin: path.stem for twin, path in ui_workflows().items()}}
 
 
 def workflow(name: str, kind: str = "ui") -> tuple[int, dict]:
-    path = _safe_child(API_WORKFLOWS, name, ".api.json") if kind == "api" else _safe_child(WORKFLOWS, name, ".json")
+    """A shipped workflow by its API twin's name: the UI form (kind=ui) or the API form (kind=api)."""
+    path = _safe_child(API_WORKFLOWS, name, ".api.json")
     if path is None:
         return 400, {"error": f"invalid workflow name {name!r}"}
-    if not path.is_file():
+    if kind != "api":
+        path = ui_workflows().get(name)
+    if path is None or not path.is_file():
         return 404, {"error": f"no shipped workflow named {name!r}"}
     return 200, json.loads(path.read_text(encoding="utf-8"))
 

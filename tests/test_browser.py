@@ -39,7 +39,8 @@ import comfyui_harness  # noqa: E402
 REPO = comfyui_harness.REPO_ROOT
 WORKFLOWS = REPO / "workflows"  # UI workflows: ComfyUI lists them as the pack's templates
 API_WORKFLOWS = WORKFLOWS / "api"  # their API twins (a subfolder: ComfyUI's template scan does not descend)
-UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))
+UI_WORKFLOWS = sorted(WORKFLOWS.glob("*.json"))  # named for a person; extra.animation_studio_api names the twin
+PARODY_TITLE = "Parody video, exaggerate the funniest moment"
 # The README's screenshot is rewritten only on request, so a test run leaves the checkout clean.
 SCREENSHOT = (REPO / "web" / "screenshots" / "director_panel.png" if os.environ.get("ANIMATION_STUDIO_UPDATE_SCREENSHOTS")
               else Path(tempfile.gettempdir()) / "animation_studio_director_panel.png")
@@ -213,7 +214,8 @@ def browser_pack_nodes() -> list[str]:
 @pytest.mark.parametrize("ui_path", UI_WORKFLOWS, ids=lambda p: p.stem)
 def test_shipped_workflow_loads_and_converts_in_the_frontend(browser, ui_path):
     workflow = json.loads(ui_path.read_text(encoding="utf-8"))
-    api = json.loads((API_WORKFLOWS / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
+    twin = API_WORKFLOWS / f"{workflow['extra']['animation_studio_api']}.api.json"
+    api = json.loads(twin.read_text(encoding="utf-8"))
     result = run_async(browser, """
         const [wf, name] = args;
         const missing = [...new Set(wf.nodes.map(n => n.type))].filter(t => !LiteGraph.registered_node_types[t]);
@@ -400,28 +402,56 @@ def test_output_nodes_show_audio_and_video_previews(browser):
 
 
 @browser_tier
-def test_templates_browser_lists_only_the_ui_workflows_each_with_its_thumbnail(browser):
-    """ComfyUI 0.8.0 lists <pack>/workflows/*.json (not subfolders) as the pack's templates and the frontend
-    shows <name>.jpg on each card: only UI workflows are listed, every thumbnail is served, every card opens."""
+def test_templates_browser_shows_each_ui_workflow_by_its_readable_title_with_its_thumbnail(browser):
+    """ComfyUI 0.8.0 lists <pack>/workflows/*.json (not subfolders) as the pack's templates; frontend 1.35.9 titles
+    each card with the file name (and describes it with the same name, '-' and '_' read as spaces) and shows
+    <name>.jpg. In its Templates dialog the pack's category holds exactly the UI workflows, titled as a person
+    reads them, every picture loaded, and a card opens its workflow on the canvas."""
     result = run_async(browser, """
-        const api = window.comfyAPI.api.api;
-        const listed = await api.getWorkflowTemplates();
-        const mine = listed[args[0]] || [];
-        const cards = [];
-        for (const name of mine) {
-          const thumb = await fetch(api.apiURL(`/workflow_templates/${args[0]}/${name}.jpg`));
-          const json = await fetch(api.apiURL(`/workflow_templates/${args[0]}/${name}.json`));
-          const workflow = json.ok ? await json.json() : null;
-          cards.push({name, thumb: thumb.status, type: thumb.headers.get('content-type'),
-                      bytes: (await thumb.arrayBuffer()).byteLength, opens: !!(workflow && workflow.nodes && workflow.version)});
+        const wait = async (test, what) => {
+          for (let i = 0; i < 100; i++) { const v = test(); if (v) return v; await new Promise(r => setTimeout(r, 100)); }
+          throw new Error('timed out waiting for ' + what);
+        };
+        performance.clearResourceTimings();
+        await app.extensionManager.command.execute('Comfy.BrowseTemplates');
+        const dialog = await wait(() => document.querySelector('.workflow-template-selector-dialog'), 'the dialog');
+        const nav = await wait(() => [...dialog.querySelectorAll('*')].find(e => e.children.length === 0
+                                      && e.textContent.trim() === args[0]), 'the pack in the Extensions list');
+        nav.click();
+        const cards = () => [...dialog.querySelectorAll('[data-testid^="template-workflow-"]')];
+        await wait(() => cards().length === args[1], 'the cards');
+        const shown = [];
+        for (const card of cards()) {  // a card loads its picture (a blob: of the fetched file) once in view
+          card.scrollIntoView({block: 'center'});
+          const img = await wait(() => [...card.querySelectorAll('img')].find(i => i.complete && i.naturalWidth > 0),
+                                 'the picture of ' + card.dataset.testid);
+          shown.push({title: card.querySelector('h3')?.textContent.trim(),
+                      description: card.querySelector('p')?.textContent.trim(),
+                      img: {src: img.getAttribute('src'), width: img.naturalWidth}});
         }
-        return {mine, cards};
-    """, comfyui_harness.PACK_FOLDER_NAME)
+        const fetched = performance.getEntriesByType('resource')
+          .filter(e => e.name.includes(`/workflow_templates/${args[0]}/`))
+          .map(e => ({file: decodeURIComponent(e.name.split('/').pop()), status: e.responseStatus}));
+        cards().find(c => c.querySelector('h3')?.textContent.trim() === args[2]).click();
+        await wait(() => !document.querySelector('.workflow-template-selector-dialog')
+                         && app.graph.nodes.some(n => n.type === 'AnimStudio_ExaggerateExpressionVideo'), 'the opened card');
+        return {shown, fetched, opened: app.graph.nodes.length};
+    """, comfyui_harness.PACK_FOLDER_NAME, len(UI_WORKFLOWS), PARODY_TITLE)
     assert "error" not in result, result.get("error")
-    assert sorted(result["mine"]) == sorted(p.stem for p in UI_WORKFLOWS), result["mine"]
-    bad = [c for c in result["cards"] if not (c["thumb"] == 200 and c["type"] == "image/jpeg" and c["bytes"] > 5000
-                                              and c["opens"])]
-    assert not bad, bad
+    shown = result["shown"]
+    assert sorted(card["title"] for card in shown) == sorted(p.stem for p in UI_WORKFLOWS), shown
+    assert PARODY_TITLE in [card["title"] for card in shown]
+    for card in shown:  # a sentence, not a file name; the description is the same words
+        assert " " in card["title"] and not re.search(r"[_.]|json|jpg", card["title"]), card
+        assert card["description"] == card["title"], card
+        # The fetched picture, not the frontend's stand-in for a missing one (/assets/images/default-template.png).
+        assert card["img"]["src"].startswith("blob:") and card["img"]["width"] >= 256, card
+    pictures = [f for f in result["fetched"] if f["file"].endswith(".jpg")]
+    assert sorted(f["file"] for f in pictures) == sorted(f"{p.stem}.jpg" for p in UI_WORKFLOWS), result["fetched"]
+    assert all(f["status"] == 200 for f in result["fetched"]), result["fetched"]
+    assert result["opened"] == len(json.loads((WORKFLOWS / f"{PARODY_TITLE}.json").read_text())["nodes"])
+    errors = severe_errors(browser.get_log("browser"))
+    assert not errors, "console errors in the Templates dialog:\n" + "\n".join(errors)
 
 
 def official_template_sample(count: int = 10) -> list[Path]:

@@ -25,6 +25,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 import comfyui_harness  # noqa: E402
 
+from animation_studio.nodes import routes  # noqa: E402
+
 pytestmark = [
     pytest.mark.comfyui,
     pytest.mark.timeout(300),
@@ -442,8 +444,7 @@ def test_our_validator_agrees_on_an_image_workflow_with_empty_model_folders(name
     assert model_file_errors(theirs.node_errors) == expected
 
 
-UI_TWINS = sorted(p for p in (REPO / "workflows").glob("*.json")
-                  if (REPO / "workflows" / "api" / f"{p.stem}.api.json").exists())
+UI_TWINS = sorted(routes.ui_workflows().values())  # each UI workflow names its API twin (extra.animation_studio_api)
 
 
 def without_meta(graph: dict) -> dict:
@@ -451,7 +452,7 @@ def without_meta(graph: dict) -> dict:
 
 
 def test_every_shipped_workflow_has_a_ui_twin():
-    assert {p.stem + ".api.json" for p in UI_TWINS} == {w.name for w in WORKFLOWS}
+    assert {f"{twin}.api.json" for twin in routes.ui_workflows()} == {w.name for w in WORKFLOWS}
 
 
 @pytest.mark.parametrize("ui_path", UI_TWINS, ids=[p.name for p in UI_TWINS])
@@ -459,7 +460,8 @@ def test_a_shipped_ui_workflow_converts_to_its_api_twin_with_the_live_catalog(ui
     from animation_studio.agent.convert import ui_to_api
 
     ui = json.loads(ui_path.read_text(encoding="utf-8"))
-    api = json.loads((REPO / "workflows" / "api" / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
+    twin = REPO / "workflows" / "api" / f"{ui['extra']['animation_studio_api']}.api.json"
+    api = json.loads(twin.read_text(encoding="utf-8"))
     assert without_meta(ui_to_api(ui, server_engine.catalog())) == without_meta(api)
 
 

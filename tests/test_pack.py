@@ -1,5 +1,6 @@
 """The pack as ComfyUI and pip see it: layout, exports, import hygiene."""
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -296,7 +297,11 @@ def test_the_template_folder_holds_only_ui_workflows_each_with_a_real_thumbnail(
     folder = ROOT / "workflows"
     ui = sorted(folder.glob("*.json"))
     assert ui and all("nodes" in json.loads(p.read_text()) and "links" in json.loads(p.read_text()) for p in ui)
-    assert {p.stem for p in ui} == {p.name[:-len(".api.json")] for p in (folder / "api").glob("*.api.json")}
+    # Each is named for a person (the Templates card shows only the file name) and names its API twin.
+    twins = [json.loads(p.read_text())["extra"].get("animation_studio_api") for p in ui]
+    assert sorted(twins) == sorted(p.name[:-len(".api.json")] for p in (folder / "api").glob("*.api.json"))
+    readable = re.compile(r"[A-Z][a-z]+( [A-Za-z]+)*(, [a-z]+( [A-Za-z]+)*)?")  # words; no _ or - to respell
+    assert all(readable.fullmatch(p.stem) for p in ui), [p.stem for p in ui]
     assert {p.name for p in folder.iterdir()} == {p.name for p in ui} | {f"{p.stem}.jpg" for p in ui} | {"api"}
     for path in ui:
         thumb = Image.open(folder / f"{path.stem}.jpg")

@@ -10,6 +10,7 @@ import pytest
 from animation_studio.agent.catalog import Catalog, pack_catalog
 from animation_studio.agent.convert import ui_to_api
 from animation_studio.agent.validate import validate_graph
+from animation_studio.nodes import routes
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / "workflows"
@@ -17,7 +18,7 @@ COMFYUI_OBJECT_INFO = Path(__file__).parent / "fixtures" / "object_info_comfyui_
 FILE_NAME = re.compile(r"\.[A-Za-z0-9]{2,12}$")
 
 API_FILES = sorted((WORKFLOWS / "api").glob("*.api.json"))
-UI_TWINS = sorted(p for p in WORKFLOWS.glob("*.json") if (WORKFLOWS / "api" / f"{p.stem}.api.json").exists())
+UI_TWINS = sorted(routes.ui_workflows().values())  # each UI workflow names its API twin (extra.animation_studio_api)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,8 @@ def test_ui_workflow_converts_to_its_api_twin(ui_path, catalog):
     if ui_path is None:
         pytest.skip("no workflows/<name>.json has a workflows/api/<name>.api.json twin yet")
     ui = json.loads(ui_path.read_text(encoding="utf-8"))
-    api = json.loads((WORKFLOWS / "api" / f"{ui_path.stem}.api.json").read_text(encoding="utf-8"))
+    twin = WORKFLOWS / "api" / f"{ui['extra']['animation_studio_api']}.api.json"
+    api = json.loads(twin.read_text(encoding="utf-8"))
     assert without_meta(ui_to_api(ui, catalog)) == without_meta(api)
 
 
