@@ -689,6 +689,14 @@ def _map_frames(video: VideoFile, fn, stem: str, audio="keep") -> VideoFile:
     return vio.write_video(frames(), video.fps, vio.temp_video_path(stem), audio=sound, progress=bar)
 
 
+def mux_audio(video: VideoFile, audio) -> VideoFile:
+    """`audio` as the clip's sound: the encoded pictures copied (only the sound encoded), else re-encoded."""
+    codec = vio.copyable_codec(video)
+    if codec is not None:
+        return vio.remux_with_audio(video, audio, vio.temp_video_path("mux", codec))
+    return _map_frames(video, lambda i, img: img, "mux", audio=audio)
+
+
 def burn_text(video: VideoFile, text: str, start: float = 0.0, end: float = 0.0, position: str = "bottom",
               font_size: int = 0, color: str = "#ffffff", box: bool = True, fade: float = 0.2,
               outline: int = -1) -> VideoFile:
@@ -848,7 +856,9 @@ class SaveVideo:
     def run(self, video, filename_prefix, format, with_audio, audio=None):
         path = save_video(video, filename_prefix, format, with_audio, audio)
         info = vio.probe(path)
-        return {"ui": {"videos": [bridge.ui_file_entry(path)], "gifs": [bridge.ui_file_entry(path)],
+        # As ComfyUI's own SaveVideo/SaveWEBM send it (ui.PreviewVideo): the frontend plays an `animated` entry
+        # of `images` in its video preview on the node; a GIF (which a <video> cannot play) is shown as a picture.
+        return {"ui": {"images": [bridge.ui_file_entry(path)], "animated": [format != "gif"],
                        "text": [json.dumps(info.as_dict())]}}
 
 
@@ -1064,14 +1074,15 @@ class FreezeFrame(_VideoNode):
 
 
 class MuxAudio(_VideoNode):
-    DESCRIPTION = "Put an AUDIO track into a video, cut or padded to the picture's exact length."
+    DESCRIPTION = ("Put an AUDIO track into a video, cut or padded to the picture's exact length (the pictures are "
+                   "copied, not re-encoded, when their codec allows).")
 
     @classmethod
     def INPUT_TYPES(cls):
         return _video_in({"audio": ("AUDIO",)})
 
     def run(self, video, audio):
-        return (_map_frames(video, lambda i, img: img, "mux", audio=audio),)
+        return (mux_audio(video, audio),)
 
 
 class ExtractAudio:

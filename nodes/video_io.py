@@ -690,11 +690,7 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
         raise ValueError(f"fps must be positive; got {fps}.")
     wave = sr = None
     if audio is not None and spec["audio"]:
-        wave, sr = audio_to_numpy(audio) if isinstance(audio, dict) else audio
-        channel_layout(wave.shape[0])
-        wave = to_channels(wave, 2) if wave.shape[0] > 2 else wave  # video sound: mono or stereo, downmixed
-        if spec["audio"] == "libopus" and sr != 48000:
-            wave, sr = resample(wave, sr, 48000), 48000
+        wave, sr = _video_sound(audio, spec)
     part = paths.temp_sibling(path)
     n = 0
     try:
@@ -736,6 +732,68 @@ def write_video(chunks: Iterable["np.ndarray"], fps: float, path, audio: dict | 
                 # Exactly frames/fps seconds of sound: trimmed or padded, never drifting.
                 aenc.encode_until(int(round(n * sr / rate)))
                 aenc.finish()
+        paths.replace_reserved(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+    return probe(path)
+
+
+def _video_sound(audio, spec: dict) -> tuple["np.ndarray", int]:
+    """A video's sound from an AUDIO dict or (wave, rate): mono or stereo (downmixed), at a rate its codec takes."""
+    wave, sr = audio_to_numpy(audio) if isinstance(audio, dict) else audio
+    channel_layout(wave.shape[0])
+    wave = to_channels(wave, 2) if wave.shape[0] > 2 else wave
+    if spec["audio"] == "libopus" and sr != 48000:
+        wave, sr = resample(wave, sr, 48000), 48000
+    return wave, sr
+
+
+def copyable_codec(video: VideoFile) -> str | None:
+    """The CODECS key whose container takes `video`'s encoded pictures as they are, or None (re-encode).
+
+    A VFR or truncated source is never copied: the pack serves those at a constant rate, frame by frame.
+    """
+    if video.variable_rate or video.missing_frames:
+        return None
+    with _open(video.path) as container:
+        name = container.streams.video[0].codec_context.name
+    return {"h264": "h264", "vp9": "vp9"}.get(name)
+
+
+def remux_with_audio(video: VideoFile, audio, path) -> VideoFile:
+    """`video`'s encoded pictures copied packet for packet (no decode, no re-encode) with `audio` as its one
+    sound, cut or padded to exactly frames/fps from the first picture, as write_video makes it.
+
+    Only the sound is encoded: putting a track under a clip costs the audio encoder, not a video encode.
+    The caller checks copyable_codec(video) first; `path`'s suffix must be that codec's container.
+    """
+    codec = copyable_codec(video)
+    if codec is None or Path(path).suffix.lower() != CODECS[codec]["suffix"]:
+        raise ValueError(f"{Path(video.path).name!r} cannot be copied into {Path(path).name!r}; re-encode it.")
+    path = Path(path)
+    _reserve_check(path)
+    spec = CODECS[codec]
+    wave, sr = _video_sound(audio, spec)
+    part = paths.temp_sibling(path)
+    try:
+        with _open(video.path) as source, _av().open(str(part), "w", format=spec["suffix"].lstrip(".")) as container:
+            vin = source.streams.video[0]
+            vout = container.add_stream_from_template(vin)
+            astream = container.add_stream(spec["audio"], rate=sr, layout=channel_layout(wave.shape[0]))
+            aenc = _AudioEncoder(container, astream, wave, sr)
+            start = float((vin.start_time or 0) * vin.time_base)
+            aenc.pts = int(round(start * astream.rate))  # the sound starts with the first picture
+            for packet in source.demux(vin):
+                if packet.dts is None:  # the demuxer's flush packet
+                    continue
+                if packet.pts is not None:  # sound up to this picture, so the streams interleave
+                    at = float(packet.pts * packet.time_base) - start
+                    aenc.encode_until(max(0, int(at * sr)))
+                packet.stream = vout
+                container.mux(packet)
+                bridge.check_interrupt()
+            aenc.encode_until(int(round(video.frame_count * sr / video.fps)))
+            aenc.finish()
         paths.replace_reserved(part, path)
     finally:
         part.unlink(missing_ok=True)
