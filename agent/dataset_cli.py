@@ -28,7 +28,8 @@ def add_parser(subparsers):
                    "matte vs the references and vs the set around it)")
     p.add_argument("--blur-threshold", type=float, default=None,
                    help="least variance of the Laplacian over the subject (default: configs/global.yaml)")
-    p.add_argument("--segmenter", default=None, help="auto (clean plate) or sam2:<checkpoint in models/sam2>")
+    p.add_argument("--segmenter", default=None, help="auto (clean plate), selfie (a person: MediaPipe where the "
+                   "camera moves) or sam2:<checkpoint in models/sam2>")
     p.add_argument("--caption-llm", default=None, help="a vision model for captions, e.g. ollama:qwen2.5vl "
                    "(default: trigger word + the character's description)")
     p.add_argument("--workers", type=int, default=1, help="Ray workers on this machine (1 = no Ray)")
