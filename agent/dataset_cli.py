@@ -110,6 +110,8 @@ def run(args) -> int:
             bar.close()
     short = {k: v for k, v in summary.items() if k != "records"}
     print(json.dumps(short, indent=1))
+    if summary.get("warning"):
+        print(f"warning: {summary['warning']}", file=sys.stderr)
     if not summary["enough"]:
         print(f"warning: {summary['kept']} images kept, fewer than the {settings.min_images} a character LoRA "
               f"needs; use a longer film or more frames per scene", file=sys.stderr)
