@@ -559,7 +559,7 @@ def _bounded_error(data: dict) -> dict:
 def _file_entries(outputs: dict[str, dict]):
     """The {filename, subfolder, type: output} entries of every node's ui dict (previews in temp are skipped).
 
-    Each file once: a node may list one file under several keys (SaveVideo sends `videos` and `gifs`)."""
+    Each file once: a node may list one file under several keys."""
     seen = set()
     for ui in outputs.values():
         for entries in (ui or {}).values():

@@ -361,7 +361,8 @@ PREVIEW_GRAPH = {
                                                            "bottom_color": "#f6d7a7"}},
     "2": {"class_type": "AnimStudio_DramaticSting", "inputs": {"style": "dun_dun_dun", "root_hz": 110.0,
                                                               "sample_rate": 22050, "seed": 0}},
-    "3": {"class_type": "AnimStudio_ImagesToVideo", "inputs": {"images": ["1", 0], "fps": 12.0}},
+    "6": {"class_type": "RepeatImageBatch", "inputs": {"image": ["1", 0], "amount": 24}},  # 2 s to play
+    "3": {"class_type": "AnimStudio_ImagesToVideo", "inputs": {"images": ["6", 0], "fps": 12.0}},
     "4": {"class_type": "AnimStudio_SaveVideo", "inputs": {"video": ["3", 0], "filename_prefix": "browser/card",
                                                           "format": "mp4", "with_audio": False}},
     "5": {"class_type": "AnimStudio_SaveAudio", "inputs": {"audio": ["2", 0], "filename_prefix": "browser/sting",
@@ -371,7 +372,8 @@ PREVIEW_GRAPH = {
 
 @browser_tier
 def test_output_nodes_show_audio_and_video_previews(browser):
-    """Queued from the canvas, SaveVideo and SaveAudio get a playable <video> / <audio> the server serves."""
+    """Queued from the canvas, SaveVideo's file plays in the frontend's own video preview (sent as ComfyUI's
+    SaveVideo sends it: ui.images + ui.animated) and SaveAudio gets the pack's <audio>; both from /view."""
     result = run_async(browser, """
         const api = window.comfyAPI.api.api;  // the frontend's own client, as extensions import it
         app.loadApiJson(args[0], "previews");
@@ -381,22 +383,38 @@ def test_output_nodes_show_audio_and_video_previews(browser):
         await app.queuePrompt(0, 1);
         for (let i = 0; i < 600 && !(executed.has("4") && executed.has("5")); i++) await new Promise(r => setTimeout(r, 100));
         api.removeEventListener("executed", onExecuted);
-        const media = {};
-        for (const id of ["4", "5"]) {
-          const el = app.graph.getNodeById(+id).widgets?.find(w => w.name === "animation_studio_preview")?.element
-            ?.querySelector("video, audio");
-          if (!el) continue;
-          const res = await fetch(el.src);
-          media[id] = {tag: el.tagName.toLowerCase(), status: res.status, type: res.headers.get("content-type"),
-                       bytes: (await res.arrayBuffer()).byteLength, file: el.dataset.filename};
+        const saveVideo = app.graph.getNodeById(4), saveAudio = app.graph.getNodeById(5);
+        // The frontend loads the video when it draws the node; the canvas draws on its own schedule.
+        for (let i = 0; i < 100 && !saveVideo.videoContainer?.querySelector("video"); i++) {
+          app.canvas.setDirty(true, true); await new Promise(r => setTimeout(r, 100));
         }
-        return {executed: [...executed], media};
+        const video = saveVideo.videoContainer?.querySelector("video");
+        const audio = saveAudio.widgets?.find(w => w.name === "animation_studio_preview")?.element?.querySelector("audio");
+        const played = {};
+        if (video) {
+          video.muted = true;
+          await video.play();
+          const start = video.currentTime;
+          await new Promise(r => setTimeout(r, 700));
+          played.video = {src: video.src, width: video.videoWidth, height: video.videoHeight, duration: video.duration,
+                          advanced: video.currentTime - start, widgets: saveVideo.widgets.map(w => w.name)};
+          const res = await fetch(video.src);
+          played.video.status = res.status; played.video.type = res.headers.get("content-type");
+        }
+        if (audio) {
+          const res = await fetch(audio.src);
+          played.audio = {file: audio.dataset.filename, status: res.status, bytes: (await res.arrayBuffer()).byteLength};
+        }
+        return {executed: [...executed], played};
     """, PREVIEW_GRAPH)
     assert "error" not in result, result.get("error")
-    media = result["media"]
-    assert media.get("4", {}).get("tag") == "video" and media["4"]["file"].endswith(".mp4"), result
-    assert media.get("5", {}).get("tag") == "audio" and media["5"]["file"].endswith(".wav"), result
-    assert all(m["status"] == 200 and m["bytes"] > 1000 for m in media.values()), media
+    video, audio = result["played"].get("video"), result["played"].get("audio")
+    assert video, f"SaveVideo shows no video preview: {result}"
+    assert "/view?" in video["src"] and "filename=card_" in video["src"] and video["src"].split("&")[0].endswith(".mp4")
+    assert video["status"] == 200 and video["type"] == "video/mp4", video
+    assert (video["width"], video["height"]) == (128, 72) and video["duration"] > 0 and video["advanced"] > 0, video
+    assert "video-preview" in video["widgets"] and "animation_studio_preview" not in video["widgets"], video
+    assert audio and audio["file"].endswith(".wav") and audio["status"] == 200 and audio["bytes"] > 1000, result
     errors = severe_errors(browser.get_log("browser"))
     assert not errors, "console errors while previews loaded:\n" + "\n".join(errors)
 

@@ -117,7 +117,7 @@ def test_planted_symlinks_at_temp_names_are_never_followed(studio_dirs, outside,
                 (folder / planted).symlink_to(victim)
     out = _save(node, "p/x")
     assert victim.read_text() == "precious"
-    entries = [e for key in ("files", "images", "audio", "videos") for e in out["ui"].get(key, [])]
+    entries = [e for key in ("files", "images", "audio") for e in out["ui"].get(key, [])]
     saved = studio_dirs["outputs"] / entries[0]["subfolder"] / entries[0]["filename"]
     assert saved.is_file() and not saved.is_symlink() and saved.stat().st_size > 0
     assert oct(saved.stat().st_mode & 0o777) == oct(0o644)  # text files were saved 0755
@@ -345,7 +345,7 @@ def audio_child(folder: str) -> None:
         wave, r = vio.decode_audio(joined.path)
         emit(n, "ConcatVideo", channels_out=wave.shape[0], tones=tones(wave, r, n))
         (loaded_video, _, _) = V.LoadVideo().run(f"s{n}.mp4", 0, 0, 1, 32)  # max_size: re-encoded
-        entry = V.SaveVideo().run(loaded_video, f"ch/v{n}", "webm", True)["ui"]["videos"][0]
+        entry = V.SaveVideo().run(loaded_video, f"ch/v{n}", "webm", True)["ui"]["images"][0]
         wave, r = decoded(entry)
         emit(n, "LoadVideo->SaveVideo.webm", channels_out=wave.shape[0], tones=tones(wave, r, n))
     _write_pcm_wav(root / "input" / "c10.wav", np.full((10, 4800), 0.1, np.float32), rate)
@@ -456,7 +456,7 @@ def test_truncated_mp4_decodes_what_is_there_and_says_what_was_lost(studio_dirs,
         video, fps, count = V.LoadVideo().run("cut.mp4", 0, 0, 1, 0)
     assert 0 < count < 100 and vio.probe(studio_dirs["input"] / "cut.mp4").missing_frames == 100 - count
     assert any("cut.mp4" in r.getMessage() and f"{count} of 100" in r.getMessage() for r in caplog.records)
-    out = V.SaveVideo().run(video, "cut/out", "mp4", True)["ui"]["videos"][0]
+    out = V.SaveVideo().run(video, "cut/out", "mp4", True)["ui"]["images"][0]
     frames = vio.read_frames(vio.probe(studio_dirs["outputs"] / out["subfolder"] / out["filename"]))
     assert len(frames) == count  # the old code padded to 100 with the last picture frozen
     # The square moves every frame: no two neighbours are the same picture (nothing frozen was invented).

@@ -162,6 +162,6 @@ def test_graph_with_and_without_engine_on_the_embedded_engine(clips, engine, stu
     for extra in ({}, {"engine": "moviepy"}):
         result = engine.run(graph(extra), run_dir=studio_dirs["outputs"])
         assert result.ok, result.message()
-        entry = result.outputs["4"]["videos"][0]
+        entry = result.outputs["4"]["images"][0]
         saved = vio.probe(studio_dirs["outputs"] / entry["subfolder"] / entry["filename"])
         assert saved.frame_count == 42 and saved.has_audio

@@ -64,7 +64,8 @@ def test_load_video_bad_inputs(clip, studio_dirs, tmp_path):
 @pytest.mark.parametrize("fmt,with_audio", [("mp4", True), ("mp4", False), ("webm", True), ("gif", False)])
 def test_save_video_formats(clip, studio_dirs, fmt, with_audio):
     out = V.SaveVideo().run(clip, "tests/out", fmt, with_audio)
-    entry = out["ui"]["videos"][0]
+    entry = out["ui"]["images"][0]
+    assert out["ui"]["animated"] == [fmt != "gif"]  # as ComfyUI's SaveVideo: the frontend plays it as a video
     path = studio_dirs["outputs"] / entry["subfolder"] / entry["filename"]
     saved = vio.probe(path)
     assert path.suffix == f".{fmt}" and abs(saved.duration - 2.0) < 0.1
@@ -72,13 +73,13 @@ def test_save_video_formats(clip, studio_dirs, fmt, with_audio):
     assert saved.frame_count == 24 if fmt != "gif" else abs(saved.frame_count - 24) <= 1
     assert saved.has_audio == (with_audio and fmt != "gif")
     # A second save never overwrites the first.
-    again = V.SaveVideo().run(clip, "tests/out", fmt, with_audio)["ui"]["videos"][0]
+    again = V.SaveVideo().run(clip, "tests/out", fmt, with_audio)["ui"]["images"][0]
     assert again["filename"] != entry["filename"]
 
 
 def test_save_video_with_replacement_audio_is_cut_to_picture(clip, studio_dirs):
     long_tone = media.make_tone(seconds=5.0, sample_rate=22050)
-    entry = V.SaveVideo().run(clip, "rep", "mp4", True, long_tone)["ui"]["videos"][0]
+    entry = V.SaveVideo().run(clip, "rep", "mp4", True, long_tone)["ui"]["images"][0]
     saved = vio.probe(studio_dirs["outputs"] / entry["filename"])
     seconds, rate = sound_seconds(saved)
     assert abs(seconds - 2.0) < AAC_SLACK / rate
@@ -211,7 +212,7 @@ def test_graph_load_slowmo_sting_save_on_engine(clip, engine, studio_dirs):
     }
     result = engine.run(graph, run_dir=studio_dirs["outputs"])
     assert result.ok, result.message()
-    entry = result.outputs["6"]["videos"][0]
+    entry = result.outputs["6"]["images"][0]
     saved = vio.probe(studio_dirs["outputs"] / entry["subfolder"] / entry["filename"])
     assert saved.frame_count == 48 and saved.duration == 4.0 and saved.has_audio
     seconds, rate = sound_seconds(saved)

@@ -259,24 +259,22 @@ function renderPanel(root) {
 }
 
 // ------------------------------------------------------------------ previews on the pack's output nodes
-// The pack's output nodes report files as ui.audio (SaveAudio) and ui.videos / ui.gifs (SaveVideo, the
-// VideoHelperSuite convention, which other video tools also read); ui.video is accepted too.
+// Pictures and videos come as ComfyUI's own save nodes send them (ui.images; a video with ui.animated), which
+// the frontend previews on any node. Sound comes as ui.audio, which the frontend previews only on its own audio
+// nodes, so the pack's SaveAudio gets a player here; the Director panel shows all three.
+const VIDEO_FILE = /\.(mp4|webm|mov|mkv)$/i;
+
 function mediaEntries(message, withImages = false) {
-  const seen = new Set();
-  const pick = (keys, kind) => keys.flatMap((k) => message?.[k] || []).filter((e) => {
-    const key = `${e?.type}/${e?.subfolder}/${e?.filename}`;
-    if (!e?.filename || seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  }).map((entry) => ({ entry, kind }));
-  return [...pick(["videos", "video", "gifs"], "video"), ...pick(["audio"], "audio"), ...(withImages ? pick(["images"], "image") : [])];
+  const entries = (key) => (message?.[key] || []).filter((e) => e?.filename);
+  return [...entries("audio").map((entry) => ({ entry, kind: "audio" })),
+    ...(withImages ? entries("images").map((entry) => ({ entry, kind: VIDEO_FILE.test(entry.filename) ? "video" : "image" })) : [])];
 }
 
-function addMediaPreview(node, message) {
+function addAudioPreview(node, message) {
   const entries = mediaEntries(message);
   if (!entries.length) return;
-  const media = entries.map(({ entry, kind }) =>
-    el(kind, { src: viewUrl(entry), controls: "", loop: "", "data-filename": entry.filename, style: { width: "100%" } }));
+  const media = entries.map(({ entry }) =>
+    el("audio", { src: viewUrl(entry), controls: "", loop: "", "data-filename": entry.filename, style: { width: "100%" } }));
   const widget = node.widgets?.find((w) => w.name === "animation_studio_preview");
   if (widget) { widget.element.replaceChildren(...media); return; }
   node.addDOMWidget("animation_studio_preview", "preview", el("div", { class: "animation-studio-preview" }, ...media), { serialize: false });
@@ -311,7 +309,7 @@ app.registerExtension({
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
-      if (message) addMediaPreview(this, message);
+      if (message) addAudioPreview(this, message);
     };
   },
 });
