@@ -113,7 +113,7 @@ def test_postconditions_follow_the_plan():
     checks = postconditions(ops, facts)
     duration = next(c for c in checks if c["check"] == "duration")
     assert duration["expect"]["seconds"] == pytest.approx(21.12) and duration["op"] == 0
-    assert duration["params"] == {"speed": 0.25}
+    assert duration["params"] == {"speed": 0.25, "seconds": 0.0}
     assert {c["check"] for c in checks} >= {"exists", "format", "not_placeholder", "audio_present", "audio_sync"}
     assert all(c["hard"] for c in checks)
     caption = postconditions([make("caption", text="Ciao", start=1.0, end=2.0), make("retime", speed=0.5)], facts)
@@ -127,6 +127,37 @@ def test_postconditions_follow_the_plan():
     voice = postconditions([make("voice", line="Ciao Alberto", language="it")], {})
     assert next(c for c in voice if c["check"] == "speech")["expect"] == {"text": "Ciao Alberto", "language": "it",
                                                                          "max_wer": 0.35}
+
+
+def test_lengths_in_words_compile_from_the_clips_length(catalog):
+    """'the last 2 seconds' and 'make it 3 seconds long' need the clip's length: it is carried from the input's
+    facts through the plan, so the nodes get concrete times and the duration check the asked length."""
+    from animation_studio.agent.director.builder import GraphBuilder
+
+    facts = {"video": {"path": "/in/bunny.mp4", "duration": 5.28, "fps": 25.0, "has_audio": True}}
+    ctx = {"inputs": {"video": ["bunny.mp4"]}, "prefix": "director/t", "facts": facts}
+    for intent, node, inputs, seconds in (
+            ("keep only the last 2 seconds", "AnimStudio_TrimVideo", {"start": 3.28, "end": 0.0}, 2.0),
+            ("make it 3 seconds long", "AnimStudio_SlowMotion", {"factor": 1.76}, 3.0),
+            ("make it last ten seconds", "AnimStudio_SlowMotion", {"factor": 0.528}, 10.0),
+            ("keep the first 4 seconds, then stretch it to 8 seconds", "AnimStudio_SlowMotion", {"factor": 0.5}, 8.0),
+            ("cut it down so it lasts 2 seconds", "AnimStudio_TrimVideo", {"start": 0.0, "end": 2.0}, 2.0)):
+        ops, _ = parse_intent(intent, {"video": ["bunny.mp4"]})
+        b = GraphBuilder(catalog)
+        compile_plan(b, ops, dict(ctx))
+        found = [n["inputs"] for n in b.finalize().values() if n["class_type"] == node]
+        assert found and {k: found[-1][k] for k in inputs} == pytest.approx(inputs), intent
+        duration = next(c for c in postconditions(ops, facts) if c["check"] == "duration")
+        assert duration["expect"]["seconds"] == pytest.approx(seconds), intent
+    # After a scene pick the length is only known when the graph runs: said, not guessed.
+    ops = [make("pick_scene"), make("trim", last=1.0)]
+    graph, errors, _, _ = core.compile_graph(ops, catalog, dict(ctx))
+    assert not graph and "needs the clip's length" in errors[0]
+    # A target length that misses is aimed again by the miss (the speed is derived from it).
+    from animation_studio.agent.director.verify import _length_edit
+
+    edit = _length_edit({"op": 0, "params": make("retime", seconds=3.0).params}, 3.3, 3.0)
+    assert edit["params"] == {"seconds": pytest.approx(3.0 * 3.0 / 3.3, abs=1e-3)}
 
 
 def test_verifier_edits_become_the_next_plan():
@@ -315,6 +346,29 @@ def test_a_clip_of_the_wrong_length_is_never_approved_and_its_edit_is_tried(stud
     assert [c["check"] for c in failed] == ["duration"] and failed[0]["measured"]
     assert state["plan"][1]["params"]["speed"] != 0.5  # the verifier's edit was applied to the next iteration
     assert "duration" in state["message"]
+
+
+@pytest.mark.timeout(600)
+def test_a_length_asked_in_words_is_the_length_made(studio_dirs, tmp_path):
+    from animation_studio.agent.director.graph import run_director
+    from animation_studio.nodes import video_io as vio
+
+    name = staged(studio_dirs, "bikes.mp4")
+    source = vio.probe(studio_dirs["input"] / name)
+    deps, _ = _deps(tmp_path)
+    state = run_director("make it 3 seconds long", deps, run_id="len1", inputs=[name])
+    assert state["status"] == "approved", state["message"]
+    assert state["plan"] == [make("retime", seconds=3.0).to_json()]
+    (out,) = state["files"]
+    assert vio.probe(out).duration == pytest.approx(3.0, abs=0.1) and source.duration > 4
+    state = run_director("keep only the last 2 seconds", deps, run_id="len2", inputs=[name])
+    assert state["status"] == "approved", state["message"]
+    last = vio.probe(state["files"][-1])
+    assert last.duration == pytest.approx(2.0, abs=0.1)
+    # The very pictures of the source's end: the last frame of both is the same picture.
+    a = vio.read_frames(source, start=source.frame_count - 1)[-1].astype(int)
+    b = vio.read_frames(last, start=last.frame_count - 1)[-1].astype(int)
+    assert abs(a - b).mean() < 4
 
 
 def test_director_verify_refuses_facts_that_name_files_outside_the_input_folder(studio_dirs):

@@ -191,7 +191,7 @@ def test_a_missing_or_wrong_caption_fails_with_a_bigger_size_edit(studio_dirs, b
     for path in (bunny.path, other.path):
         checks, verdict = run(conditions, [path])
         assert not verdict["approved"] and checks[0].measured["match"] < 0.5
-        assert checks[0].edit["params"] == {"size": 1.4}
+        assert checks[0].edit["params"] == {"size": 1.5}
 
 
 # ---------------------------------------------------------------- speech (ASR)

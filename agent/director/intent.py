@@ -242,6 +242,15 @@ def _speed(text: str) -> float | None:
 
 
 SLOW_WORDS = r"\b(?:slow(?:[- ]?mo(?:tion)?|ed|er)?|slowmo|speed(?: it)? up|faster|quicker|speed)\b"
+# A length asked for: "make it 3 seconds long", "make it last 10 s", "stretch it to 8 seconds", "fit it into 2 s".
+TARGET_LENGTH = (r"\b" + NUM + r"[\s-]*(?:s|sec|secs|second|seconds)[\s-]+long\b"
+                 r"|\b(?:make|have|let|get)\s+(?:it|this|the clip|this clip|the video|this video)\s+last\s+(?:for\s+)?"
+                 + SEC + r"|\bso (?:that )?it lasts?\s+(?:for\s+)?" + SEC + r"|\bto last\s+(?:for\s+)?" + SEC
+                 + r"|\b(?:stretch|slow|speed|squeeze|compress|fit)\w*\b(?:\s+(?:it|this|the|clip|video|down|up|out)){0,3}"
+                 r"\s+(?:to|into|in|over)\s+(?:fill\s+|last\s+)?" + SEC)
+# "the last 3 seconds" (inside a TARGET_LENGTH match, "make it last 3 seconds", it is a length).
+LAST_SECONDS = r"\b(?:last|final|closing|ending)\s+" + SEC
+CUT_WORDS = r"\b(?:cut|trim|shorten|crop|chop)\w*\b"
 
 
 # ---------------------------------------------------------------- one clause -> operations (with positions)
@@ -256,6 +265,9 @@ def _clause_ops(c: str, req: Request, notes: list[str]) -> list[tuple[int, Op]]:
     freeze = _has(r"\bfreez(?:e|es|ing)\b|\bhold (?:the |on the )?(?:frame|picture|shot)\b|\bfreeze[- ]frame\b", c)
     caption_like = _has(r"\b" + CAPTION + r"\b|\b" + TITLE + r"\b", c)
     window = _from_to(c)
+    target = None if ramp or freeze else _has(TARGET_LENGTH, c)
+    target_s = float(next(g for g in target.groups() if g is not None)) if target else None
+    cut = _has(CUT_WORDS, c)
 
     # -- timing
     if ramp:
@@ -270,7 +282,10 @@ def _clause_ops(c: str, req: Request, notes: list[str]) -> list[tuple[int, Op]]:
         if _has(r"\blinear(?:ly)?\b", c):
             params["curve"] = "linear"
         add(ramp, "speed_ramp", **params)
-    else:
+    elif target and not cut:  # a length without cutting words is a retime, as an editor's speed/duration is
+        add(target, "retime", seconds=target_s)
+        notes.append(f"'{target.group(0)}': the whole clip retimed to last {target_s:g} s (say 'cut' to trim)")
+    elif not target:
         speed = _speed(c) if _has(SLOW_WORDS + r"|%|percent|quarter|half|third|\bx\b|times|speed", c) else None
         slow = _has(SLOW_WORDS, c)
         if speed is not None and not freeze:
@@ -285,6 +300,11 @@ def _clause_ops(c: str, req: Request, notes: list[str]) -> list[tuple[int, Op]]:
 
     if (m := _has(r"\b(?:skip|drop|cut|remove)\s+(?:the\s+)?first\s+" + SEC, c)):
         add(m, "trim", start=float(m.group(1)), end=0.0)
+    elif (m := _has(LAST_SECONDS, c)) and not caption_like and not (
+            target and target.start() <= m.start() < target.end()):
+        add(m, "trim", last=float(m.group(1)))
+    elif target and cut:
+        add(target, "trim", start=0.0, end=target_s)
     elif (m := _has(r"\b(?:first|opening|initial|start(?:ing)?)\s+" + SEC, c)) and not caption_like:
         add(m, "trim", start=0.0, end=float(m.group(1)))
     elif window and not (ramp or freeze or caption_like) and (

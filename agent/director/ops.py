@@ -126,8 +126,18 @@ def _prefix(ctx: dict, what: str) -> str:
 
 
 # ---------------------------------------------------------------- compile functions: (b, params, up, ctx) -> up
+def _length(ctx: dict, what: str) -> float:
+    """Seconds of the clip an operation gets (carried from the input's facts through the plan)."""
+    if ctx.get("length") is None:
+        raise PlanError(f"{what} needs the clip's length, which is not known at this step (after a scene pick)")
+    return float(ctx["length"])
+
+
 def c_trim(b, p, up, ctx):
-    up.video = b.node("AnimStudio_TrimVideo", video=_video(b, up, ctx), start=p["start"], end=p["end"]).out(0)
+    start, end = p["start"], p["end"]
+    if p["last"] > 0:  # the last N seconds: from N before the end to the end
+        start, end = round(max(0.0, _length(ctx, f"keeping the last {p['last']:g} s") - p["last"]), 4), 0.0
+    up.video = b.node("AnimStudio_TrimVideo", video=_video(b, up, ctx), start=start, end=end).out(0)
     return up
 
 
@@ -152,7 +162,10 @@ def c_pick_scene(b, p, up, ctx):
 
 
 def c_retime(b, p, up, ctx):
-    up.video = b.node("AnimStudio_SlowMotion", video=_video(b, up, ctx), factor=p["speed"], mode="blend",
+    speed = p["speed"]
+    if p["seconds"] > 0:  # a target length: the speed that makes the clip last that long
+        speed = round(_length(ctx, f"making the clip {p['seconds']:g} s long") / p["seconds"], 4)
+    up.video = b.node("AnimStudio_SlowMotion", video=_video(b, up, ctx), factor=speed, mode="blend",
                       audio_mode="stretch").out(0)
     return up
 
@@ -239,7 +252,7 @@ def c_caption(b, p, up, ctx):
 def c_title(b, p, up, ctx):
     video = _picture(b, up, ctx, p["seconds"])
     up.video = b.node("AnimStudio_BurnCaption", video=video, text=p["text"], start=0.0, end=p["seconds"],
-                      position="center", font_size=0).out(0)
+                      position="center", font_size=_font_size(ctx, p["size"])).out(0)
     return up
 
 
@@ -436,11 +449,15 @@ def d_same(p, before):
 
 
 def d_trim(p, before):
+    if p["last"] > 0:
+        return p["last"] if before is None else min(p["last"], before)
     end = p["end"] if p["end"] > 0 else before
     return None if end is None else max(0.0, end - p["start"])
 
 
 def d_retime(p, before):
+    if p["seconds"] > 0:
+        return p["seconds"]
     return None if before is None else before / p["speed"]
 
 
@@ -480,16 +497,20 @@ def _spec(name, schema, needs, produces, doc, comp, post=pc_none, duration=d_sam
 
 
 SPECS = [
-    _spec("trim", obj(start=num(0, 3600, 0.0, "seconds"), end=num(0, 3600, 0.0, "seconds; 0 = to the end")),
-          "video", "video", "keep the part of the clip between start and end", c_trim, duration=d_trim, retimes=True),
+    _spec("trim", obj(start=num(0, 3600, 0.0, "seconds"), end=num(0, 3600, 0.0, "seconds; 0 = to the end"),
+                      last=num(0, 3600, 0.0, "keep only the last N seconds (start/end unused); 0 = off")),
+          "video", "video", "keep the part of the clip between start and end (or its last seconds)", c_trim,
+          duration=d_trim, retimes=True),
     _spec("scenes", obj(detector=enum(("content", "adaptive"), "content"), threshold=num(0.5, 100, 27.0)),
           "video", "video", "find the scene cuts of the clip", c_scenes),
     _spec("pick_scene", obj(by=enum(("most_active", "index", "expressive"), "most_active"),
                             index=integer(0, 500, 0, "scene number from 0 when by=index")),
           "video", "video", "keep one scene: the most active, the n-th or the most expressive face", c_pick_scene,
           pc_pick_scene, d_unknown, True),
-    _spec("retime", obj(speed=num(0.05, 8.0, 0.5, "0.25 = quarter speed (4x longer), 2 = double speed")),
-          "video", "video", "play the whole clip slower or faster, sound stretched", c_retime, pc_none, d_retime, True),
+    _spec("retime", obj(speed=num(0.05, 8.0, 0.5, "0.25 = quarter speed (4x longer), 2 = double speed"),
+                        seconds=num(0, 3600, 0.0, "a target length: speed = the clip's length / seconds; 0 = off")),
+          "video", "video", "play the whole clip slower or faster (or to last a given time), sound stretched",
+          c_retime, pc_none, d_retime, True),
     _spec("speed_ramp", obj(start=num(0, 3600, 0.0), end=num(0, 3600, 1.0), speed=num(0.05, 8.0, 0.25),
                             curve=enum(("linear", "ease"), "ease"),
                             on=enum(("times", "peak"), "times", "peak = on the expression's peak")),
@@ -508,7 +529,8 @@ SPECS = [
                          start=num(0, 3600, 0.0), end=num(0, 3600, 0.0, "0 = to the end"),
                          size=num(0.5, 3.0, 1.0, "text size, 1 = a twelfth of the picture's height")),
           None, "video", "burn words into the picture", c_caption, pc_caption),
-    _spec("title", obj(text=text(80), seconds=num(0.5, 30, 2.0)), None, "video",
+    _spec("title", obj(text=text(80), seconds=num(0.5, 30, 2.0),
+                       size=num(0.5, 3.0, 1.0, "text size, 1 = a twelfth of the picture's height")), None, "video",
           "a centred title over the first seconds (or on a plain card)", c_title, pc_title),
     _spec("music", obj(mood=enum(MOODS, "comedic"), level_db=num(-40, 6, -12.0)), None, "audio",
           "a synthesised music bed under the clip", c_music, pc_sound),
@@ -722,10 +744,13 @@ def compile_plan(b: GraphBuilder, ops: list[Op], ctx: dict) -> Stream:
     """Add every operation's nodes to the builder; save the result when the plan has no export of its own."""
     up = Stream()
     verifier_saves = bool(ctx.get("verifier_saves"))  # ComfyUI: Director Verify saves, then checks the file
+    length = ((ctx.get("facts") or {}).get("video") or {}).get("duration")
     for i, op in enumerate(ops):
         if verifier_saves and op.op == "export" and i == len(ops) - 1:
             break
+        ctx["length"] = length  # the clip's seconds when this op gets it (None once unknown)
         up = OPERATIONS[op.op].compile(b, op.params, up, ctx)
+        length = OPERATIONS[op.op].duration(op.params, length)
     fmt = final_format(ops, ctx.get("inputs"))
     if verifier_saves:
         up.export = fmt

@@ -207,6 +207,10 @@ def _length_edit(pc: dict, measured_s: float, expected_s: float) -> dict | None:
     """Too long or too short: the value of the operation that set the length which lands on the target."""
     params = pc.get("params") or {}
     reason = f"the result lasts {measured_s:.2f} s instead of {expected_s:.2f} s"
+    if params.get("seconds") and "speed" in params:  # retime to a target length: aim the target by the miss
+        return _edit(pc, reason, multiply={"seconds": expected_s / measured_s})
+    if params.get("last"):  # trim to the last seconds
+        return _edit(pc, reason, params={"last": round(expected_s, 3)})
     if "speed" in params:  # retime, speed_ramp: the speed that would have given the target
         return _edit(pc, reason, multiply={"speed": measured_s / expected_s})
     if "hold" in params:  # freeze
@@ -602,8 +606,10 @@ def check_caption_ocr(pc, expect, outputs, inputs):
     size = (pc.get("params") or {}).get("size")
     edit = None
     if not ok and isinstance(size, (int, float)) and size < 3.0:
+        # At least one and a half times the default height: a step small enough to misread again would only
+        # spend the next iteration (a 'tiny' caption the person asked for gives way to one that reads).
         edit = _edit(pc, "the caption does not read back: burn it larger",
-                     params={"size": round(min(3.0, size * 1.4), 2)})
+                     params={"size": round(min(3.0, max(1.5, size * 1.5)), 2)})
     return ok, found, words, edit
 
 
