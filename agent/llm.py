@@ -99,7 +99,12 @@ class _Completion:
 
 # ---------------------------------------------------------------- JSON answers
 class SchemaMismatch(ValueError):
-    """The answer is not JSON, or not valid against the schema (message says where)."""
+    """The answer is not JSON, or not valid against the schema (message says where). `.hint` says the same
+    in words taken from the schema alone: what goes back to the model quotes nothing it answered."""
+
+    def __init__(self, message: str, hint: str = "it is not valid JSON"):
+        super().__init__(message)
+        self.hint = hint
 
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S)
@@ -148,14 +153,18 @@ def parse_json_answer(text: str, schema: dict) -> Any:
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
     if errors:
         shown = "; ".join(f"at {e.json_path}: {e.message}" for e in errors[:5])
-        raise SchemaMismatch(f"the JSON does not match the schema: {shown}")
+        where = "; ".join(f"'{e.validator}' at schema {'/'.join(map(str, e.schema_path))}" for e in errors[:5])
+        raise SchemaMismatch(f"the JSON does not match the schema: {shown}", f"it breaks the schema's {where}")
     return value
 
 
-def _repair_request(error: SchemaMismatch, schema: dict) -> dict:
-    return {"role": "user", "content": (
-        f"Your previous answer was rejected: {error}. Answer again with only one JSON value "
-        f"that matches this JSON schema, no other text:\n{json.dumps(schema)}")}
+def _repair_turns(error: SchemaMismatch, schema: dict) -> list[dict]:
+    """The turns asking for a corrected answer. The rejected answer is not repeated (a remote server may have
+    written it: its text never reaches a prompt); the reason is worded from the schema alone."""
+    return [{"role": "assistant", "content": "(an answer that did not match the schema; not repeated)"},
+            {"role": "user", "content": (
+                f"Your previous answer was rejected: {error.hint}. Answer again with only one JSON value "
+                f"that matches this JSON schema, no other text:\n{json.dumps(schema)}")}]
 
 
 def _attach_images(messages: list[dict], images: list[bytes] | None, attach: Callable[[dict, list[bytes]], dict]) -> list[dict]:
@@ -234,9 +243,10 @@ class _Backend:
             except SchemaMismatch as exc:
                 error = exc
                 if done.truncated:
-                    error = SchemaMismatch(f"{exc} (the answer stopped at max_tokens={max_tokens}; "
-                                           "bound the schema with maxItems/maxLength or raise max_tokens)")
-                history = history + [{"role": "assistant", "content": done.text}, _repair_request(error, schema)]
+                    cut = f" (the answer stopped at max_tokens={max_tokens}"
+                    error = SchemaMismatch(f"{exc}{cut}; bound the schema with maxItems/maxLength or raise "
+                                           "max_tokens)", f"{exc.hint}{cut}: answer shorter)")
+                history = history + _repair_turns(error, schema)
         raise LLMError(f"The {self.name} model '{self.model}' gave no valid JSON after {self.retries + 1} "
                        f"attempts: {net.excerpt(str(error))}. Raw answer: {net.excerpt(done.text)!r}")
 
@@ -725,24 +735,25 @@ class _PrefixStates:
 
     The Director's planning prompt (catalogue + worked examples, ~1200 tokens) is the same for every
     intent; reading it costs the 1.5B model tens of seconds on 2 cores, every CLI run. After the first
-    answer the llama.cpp state (its KV cache) is saved under a key of the model file, the context size,
-    the llama-cpp-python version and every message but the last; a later request with the same messages
-    loads it, and llama.cpp's own prefix matching then reads only the new request. numpy files, no pickle;
-    a file that does not load is deleted and the prompt is read as usual."""
+    answer the llama.cpp state (its KV cache) is saved once under a key of the model file, the context
+    size, the llama-cpp-python version and the system message; a later request with the same system
+    message loads it, and llama.cpp's own prefix matching then reads only what differs (the request, or
+    a repair round's turns). numpy files, no pickle; a file that does not load is deleted and the prompt
+    is read as usual."""
     KEEP = 6  # newest state files kept (one per model and prompt family)
 
     def __init__(self, model_path: Path, n_ctx: int):
         self.model_path, self.n_ctx = model_path, n_ctx
 
     def path_for(self, messages: list[dict]) -> Path | None:
-        if len(messages) < 3:  # no stable prefix worth keeping
+        if len(messages) < 3 or messages[0].get("role") != "system":  # no few-shot prefix worth keeping
             return None
         import hashlib
 
         import llama_cpp
 
         key = json.dumps([self.model_path.name, self.model_path.stat().st_size, self.n_ctx, llama_cpp.__version__,
-                          messages[:-1]], sort_keys=True)
+                          messages[0]], sort_keys=True)
         return local_models_folder() / ".states" / f"{self.model_path.stem}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
 
     @staticmethod
