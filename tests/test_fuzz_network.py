@@ -428,7 +428,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-# ---------------------------------------------------------------- a hostile ComfyUI websocket (issue 15: /ws had no size cap)
+# ---------------------------------------------------------------- a hostile ComfyUI websocket (/ws had no size cap)
 def _ws_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     """One unmasked server frame (RFC 6455 section 5.2)."""
     size = len(payload)
@@ -681,3 +681,84 @@ def test_allowed_names_match_exactly():
                 "https://comfy.example:8188", "http://comfy.example:8189", "http://xcomfy.example:8188"):
         assert not net.url_allowed(url, settings), url
 
+
+
+# ---------------------------------------------------------------- what an LLM server answers, in records and prompts
+def _read_whole_request(conn) -> bytes:
+    conn.settimeout(5)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length")), 0)
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return body
+
+
+class ScriptedOpenAI(RawServer):
+    """An OpenAI-compatible chat server answering `answers` in turn (the last one repeats); keeps each request."""
+
+    def __init__(self, answers: list[str]):
+        self.answers, self.requests = list(answers), []
+        super().__init__(None)
+
+    def _serve(self, conn):
+        try:
+            self.requests.append(_read_whole_request(conn).decode("utf-8", "replace"))
+            text = self.answers[min(len(self.requests), len(self.answers)) - 1]
+            body = json.dumps({"choices": [{"message": {"role": "assistant", "content": text},
+                                            "finish_reason": "stop"}],
+                               "usage": {"prompt_tokens": 10, "completion_tokens": 10}}).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                         % len(body) + body)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+
+@pytest.mark.timeout(300)
+def test_an_llm_answer_reaches_records_only_as_its_plan_and_an_excerpt_and_prompts_only_as_its_plan(
+        studio_dirs, tmp_path, capsys):
+    """Before: the whole raw answer went to run.json (llm_calls[].raw), and a rejected answer went back into the
+    next prompt word for word (the backend's schema repair and the planner's repair round)."""
+    from animation_studio.agent.cli import main
+
+    hostile_prose = "Sure!\x1b\x07 " + SECRET * 300  # control characters, no bracket before the plan
+    retime = '{"ops": [{"op": "retime", "params": {"speed": 0.5}}]}'
+    server = ScriptedOpenAI([
+        hostile_prose + ' {"ops": [{"op": "' + SECRET + '", "params": {"x": "' + SECRET * 50 + '"}}]}',  # no schema
+        hostile_prose + " " + retime,  # a plan, but it needs a video and none was given
+        '{"ops": []}',  # no operation does it
+    ])
+    try:
+        code = main(["direct", "a wibbly glorious title card", "--llm", f"openai:{server.url}/v1#planner",
+                     "--no-memory", "--out", str(tmp_path / "runs")])
+    finally:
+        server.close()
+    err = capsys.readouterr().err
+    assert code != 0 and len(server.requests) == 3, (code, len(server.requests), err[-600:])
+    # Nothing the server said is in any later prompt; the rejected plan comes back only as the parsed plan.
+    assert all(SECRET not in request and "\\u001b" not in request for request in server.requests)
+    third = json.loads(server.requests[2])["messages"]
+    assert third[-2]["role"] == "assistant" and json.loads(third[-2]["content"])["ops"][0]["op"] == "retime"
+    assert "rejected" in third[-1]["content"]
+    # run.json: each answer as its parsed plan and an excerpt of at most 200 printable characters.
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    record_text = (run_dir / "run.json").read_text()
+    calls = json.loads(record_text)["llm_calls"]
+    assert [c.get("plan") for c in calls] == [[{"op": "retime", "params": {"speed": 0.5, "seconds": 0.0}}], None]
+    assert all("raw" not in c and len(c["answer"]) <= 206 and c["answer"].isprintable() for c in calls)
+    assert record_text.count(SECRET) <= 8 and "\\u001b" not in record_text
+    # The checkpoint database keeps no more of it than the record does.
+    checkpoints = b"".join(p.read_bytes() for p in (tmp_path / "runs").rglob("checkpoints.sqlite*"))
+    assert checkpoints and checkpoints.count(SECRET.encode()) <= 8, checkpoints.count(SECRET.encode())
+    assert SECRET * 9 not in err

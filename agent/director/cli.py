@@ -1,8 +1,8 @@
 """`animation-studio direct "INTENT"`: run the Director from the command line.
 
 It prints every decision (the plan, repairs, each post-condition check with its measured value, the verdict),
-writes outputs/<run-id>/run.json (plan, graph, checks, every prompt and raw LLM answer, timings) and never
-overwrites anything. Exit status: 0 only when approved (every hard post-condition verified).
+writes outputs/<run-id>/run.json (plan, graph, checks, every prompt, each LLM answer's plan and an excerpt,
+timings) and never overwrites anything. Exit status: 0 only when approved (every hard post-condition verified).
 """
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def run(args) -> int:
     _say(f"run record: {path}")
     if status == "approved":
         _say(f"[{run_id}] approved: {state.get('message', '')}")
-        if str(args.llm).split(":")[0] in REMOTE_LLMS and llm.log and all(c.get("data") is None for c in llm.log):
+        if str(args.llm).split(":")[0] in REMOTE_LLMS and llm.log and not any(c.get("json_object") for c in llm.log):
             return fail(f"the LLM ({args.llm}) never answered usefully; the parser's plan was used", EXIT_LLM_UNUSED)
         return EXIT_OK
     if status in ("refused", "invalid", "unavailable"):
@@ -212,7 +212,7 @@ def llm_usage(backend, described: str, calls: list[dict]) -> dict:
 
     if backend is None:
         return {"configured": described, "used": False, "why": "no LLM configured: the parser plans alone"}
-    answered = [c for c in calls if isinstance(c.get("data"), dict) and not c.get("error") and not c.get("rejected")]
+    answered = [c for c in calls if c.get("json_object") and not c.get("error") and not c.get("rejected")]
     failed = [c for c in calls if c.get("error") or c.get("rejected")]
     usage = {"configured": described, "used": bool(answered), "calls": len(calls), "answered": len(answered),
              "failed": len(failed)}

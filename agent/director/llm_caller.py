@@ -1,4 +1,4 @@
-"""Every LLM call of the Director, recorded: prompt, raw answer, tokens, seconds; a timeout stops the run.
+"""Every LLM call of the Director, recorded: prompt, an excerpt of the answer, tokens, seconds; a timeout stops the run.
 
 The caller is handed to the LLM planner (llm_plan.plan_with_llm) and, inside ComfyUI, memoised across
 re-executions of expanded nodes.
@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...configs.net import excerpt
+
 
 class LLMTimeout(RuntimeError):
     """The LLM did not answer in time; the run stops with this message."""
@@ -19,7 +21,8 @@ class LLMTimeout(RuntimeError):
 
 @dataclass
 class LLMCaller:
-    """Calls the backend, records every prompt and raw answer, counts tokens and LLM seconds."""
+    """Calls the backend, records every prompt and a short excerpt of each answer (a remote server may have
+    written it: never whole in run.json), counts tokens and LLM seconds."""
 
     backend: Any = None
     log: list = field(default_factory=list)
@@ -44,12 +47,13 @@ class LLMCaller:
             reply = self.backend.chat(messages, schema=schema, images=images or None, temperature=0.0,
                                       max_tokens=max_tokens)
         except Exception as exc:  # noqa: BLE001 - recorded; a timeout stops the run, anything else falls back
-            entry.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - started)
+            entry.update(error=f"{type(exc).__name__}: {excerpt(str(exc), 300)}", seconds=time.perf_counter() - started)
             self.seconds += entry["seconds"]
             self.log.append(entry)
             text = f"{type(exc).__name__} {exc}".lower()
             if "timeout" in text or "timed out" in text:
-                raise LLMTimeout(f"the LLM ({getattr(self.backend, 'model', '?')}) did not answer in time: {exc}") from None
+                raise LLMTimeout(f"the LLM ({getattr(self.backend, 'model', '?')}) did not answer in time: "
+                                 f"{excerpt(str(exc), 300)}") from None
             return None
         seconds = getattr(reply, "seconds", None) or (time.perf_counter() - started)
         tokens = int(getattr(reply, "prompt_tokens", 0) or 0) + int(getattr(reply, "completion_tokens", 0) or 0)
@@ -60,8 +64,9 @@ class LLMCaller:
             data, why = _parse_json(getattr(reply, "text", ""))
             if why:
                 entry["rejected"] = why
-        entry.update(raw=getattr(reply, "text", ""), data=data, tokens=tokens, seconds=seconds,
-                     model=getattr(reply, "model", ""), backend=getattr(reply, "backend", ""))
+        entry.update(answer=excerpt(getattr(reply, "text", "") or ""), json_object=isinstance(data, dict),
+                     tokens=tokens, seconds=seconds, model=excerpt(str(getattr(reply, "model", "") or ""), 80),
+                     backend=excerpt(str(getattr(reply, "backend", "") or ""), 80))
         self.log.append(entry)
         if not isinstance(data, dict):
             entry.setdefault("rejected", "the answer is not a JSON object")

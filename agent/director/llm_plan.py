@@ -28,6 +28,7 @@ import threading
 import time
 from typing import Any
 
+from ...configs.net import excerpt
 from . import ops
 from .ops import Op, PlanError
 
@@ -370,7 +371,7 @@ def _chat(backend, messages: list[dict], schema: dict, seconds: float):
         raise _NoAnswer(f"the LLM did not answer within {seconds:.1f} s")
     if "error" in box:
         exc = box["error"]
-        raise _NoAnswer(f"the LLM failed: {type(exc).__name__}: {str(exc)[:300]}")
+        raise _NoAnswer(f"the LLM failed: {type(exc).__name__}: {excerpt(str(exc), 300)}")
     return box["reply"]
 
 
@@ -380,19 +381,45 @@ def _backend(llm):
 
 
 def _record_call(llm, messages, reply, error, seconds) -> None:
-    """Account the call on the Director's LLMCaller (its log, token and second counts), when given one."""
+    """Account the call on the Director's LLMCaller (its log, token and second counts), when given one.
+
+    The log goes to run.json: of an answer (a remote server may have written it) it keeps the plan parsed
+    from it, whether it was a JSON object, and a short printable excerpt; never the answer whole."""
     if not hasattr(llm, "log"):
         return
     entry = {"role": "planner", "messages": messages[-1:], "seconds": seconds}
     if reply is not None:
         tokens = int(getattr(reply, "prompt_tokens", 0) or 0) + int(getattr(reply, "completion_tokens", 0) or 0)
-        entry.update(raw=getattr(reply, "text", ""), data=getattr(reply, "data", None), tokens=tokens,
-                     model=getattr(reply, "model", ""), backend=getattr(reply, "backend", ""))
+        entry.update(answer=excerpt(getattr(reply, "text", "") or ""), plan=_parsed_plan(reply),
+                     json_object=isinstance(getattr(reply, "data", None), dict), tokens=tokens,
+                     model=excerpt(str(getattr(reply, "model", "") or ""), 80),
+                     backend=excerpt(str(getattr(reply, "backend", "") or ""), 80))
         llm.tokens = getattr(llm, "tokens", 0) + tokens
     if error:
-        entry["error"] = error
+        entry["error"] = excerpt(error, 300)
     llm.seconds = getattr(llm, "seconds", 0.0) + seconds
     llm.log.append(entry)
+
+
+def _parsed_plan(reply) -> list[dict] | None:
+    """The plan in an answer ({"ops": [...]} checked against every operation's schema), or None."""
+    try:
+        return ops.plan_json(ops.parse_plan_json(reply.data if reply.data is not None else reply.text))
+    except PlanError:
+        return None
+
+
+def _repair_turns(candidate: list[Op] | None, problems: list[str]) -> list[dict]:
+    """The turns that ask for a corrected plan. The rejected answer comes back only as the plan parsed from
+    it (operations checked against their schemas) with what is wrong with that plan; an answer that did not
+    parse is not repeated at all: what a remote server wrote never reaches a prompt."""
+    if candidate is None:
+        return [{"role": "assistant", "content": "(an answer that is not a plan; not repeated)"},
+                {"role": "user", "content": 'That answer is not a plan in the operation language. Answer {"ops": '
+                                            '[...]} using only the operations and parameters listed above.'}]
+    return [{"role": "assistant", "content": json.dumps({"ops": ops.plan_json(candidate)})},
+            {"role": "user", "content": f"That plan was rejected: {excerpt('; '.join(problems), 400)}. "
+                                        "Answer the corrected plan."}]
 
 
 # ---------------------------------------------------------------- reconciling with the parser
@@ -485,7 +512,7 @@ def plan_with_llm(intent: str, facts: dict, llm, parser_ops: list[Op] | None, *,
         if memo is not None:
             memo[key] = reply
         record["llm_seconds"] += seconds
-        record["answers"].append(getattr(reply, "text", ""))
+        record["answers"].append(excerpt(getattr(reply, "text", "") or ""))
         _record_call(llm, messages, reply, None, seconds)
         try:
             candidate = ops.parse_plan_json(reply.data if reply.data is not None else reply.text)
@@ -494,18 +521,17 @@ def plan_with_llm(intent: str, facts: dict, llm, parser_ops: list[Op] | None, *,
                 notes.append("LLM: no operation does what is asked")
                 llm_plan = record["llm_plan"] = []
                 break
-            problems = [str(exc)]
+            candidate, problems = None, [str(exc)]
         else:
             candidate = _words_win(candidate, parser_ops, intent, facts, notes)
             problems = _problems(candidate, intent, facts, True)
             if not problems:
                 llm_plan = record["llm_plan"] = candidate
-                notes.append(f"LLM ({getattr(reply, 'model', '?')}, {seconds:.1f} s) planned: {_shown(candidate)}")
+                notes.append(f"LLM ({excerpt(str(getattr(reply, 'model', '?')), 80)}, {seconds:.1f} s) planned: "
+                             f"{_shown(candidate)}")
                 break
-        notes.append(f"LLM plan rejected: {'; '.join(problems)[:400]}")
-        messages = messages + [{"role": "assistant", "content": getattr(reply, "text", "")},
-                               {"role": "user", "content": "That plan was rejected: " + "; ".join(problems)[:400]
-                                + ". Answer the corrected plan."}]
+        notes.append(f"LLM plan rejected: {excerpt('; '.join(problems), 400)}")
+        messages = messages + _repair_turns(candidate, problems)
 
     if llm_plan is None:
         if parser_ops:
