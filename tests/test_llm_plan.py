@@ -57,7 +57,7 @@ def test_the_llm_gets_the_plan_schema_the_catalogue_the_facts_and_examples():
     assert schema["properties"]["ops"]["minItems"] == 0 and schema["properties"]["ops"]["maxItems"] == ops.MAX_OPS
     system, *turns, request = call["messages"]
     assert all(f"\n{name}(" in system["content"] for name in ops.OPERATIONS)
-    assert "retime(speed:0.05..8=0.5)" in system["content"]  # bounds and default, not the whole JSON schema
+    assert "retime(speed:0.05..8=0.5" in system["content"]  # bounds and default, not the whole JSON schema
     assert len(turns) == 2 * len(llm_plan.WORKED_EXAMPLES)
     assert request == {"role": "user", "content": "Inputs: photo\nRequest: give the guy in this photo a much bigger grin"}
     assert call["max_tokens"] <= 200 and call["temperature"] == 0.0
