@@ -348,6 +348,44 @@ def test_a_clip_of_the_wrong_length_is_never_approved_and_its_edit_is_tried(stud
     assert "duration" in state["message"]
 
 
+def test_approved_plans_of_similar_requests_become_the_llm_planners_worked_examples(studio_dirs, tmp_path):
+    """The experience memory is read: a request the parser cannot read reaches the LLM with the approved plan of a
+    similar earlier request among its worked examples; a plan for other inputs, or a row that is no valid plan,
+    is not shown. A sure parser's plan asks neither the LLM nor the memory."""
+    from animation_studio.agent.director.llm_caller import LLMCaller
+    from animation_studio.agent.director.memory import Memory
+    from animation_studio.agent.llm import ScriptedBackend
+
+    memory = Memory(tmp_path / "memory.sqlite", embedder="ngram")
+    approved = [make("retime", speed=0.25).to_json()]
+    core.remember(memory, "let each second of the clip last four", approved, {}, {"video": ["a.mp4"]})
+    core.remember(memory, "let every second of the photo last four", [make("exaggerate").to_json()], {},
+                  {"image": ["p.png"]})
+    memory.add("let every second of this clip last four times", {"inputs": ["video"]}, "plan",
+               {"ops": [{"op": "rm -rf", "params": {}}]}, {}, 1.0)
+    name = staged(studio_dirs, "bikes.mp4")
+    kinds = {"video": [name]}
+    facts = core.input_facts(kinds)
+    intent = "let every second of this clip last four"
+    with pytest.raises(IntentError):
+        parse_intent(intent, kinds)
+    backend = ScriptedBackend([{"ops": approved}] * 3)
+    ops, notes, _ = core.plan(intent, kinds, "", LLMCaller(backend), facts, memory)
+    assert ops == [make("retime", speed=0.25)], notes
+    prompt = json.dumps(backend.calls[0])
+    assert "let each second of the clip last four" in prompt
+    assert "of the photo" not in prompt and "rm -rf" not in prompt
+    assert any(n.startswith("memory: approved plans") and "let each second" in n for n in notes)
+
+    class UnusedMemory:
+        def similar(self, *a, **k):
+            raise AssertionError("a sure parser's plan needs no memory")
+
+    unused = ScriptedBackend([])
+    ops, notes, _ = core.plan("make it twice as slow", kinds, "", LLMCaller(unused), facts, UnusedMemory())
+    assert ops == [make("retime", speed=0.5)] and not unused.calls
+
+
 @pytest.mark.timeout(600)
 def test_a_length_asked_in_words_is_the_length_made(studio_dirs, tmp_path):
     from animation_studio.agent.director.graph import run_director
@@ -369,6 +407,34 @@ def test_a_length_asked_in_words_is_the_length_made(studio_dirs, tmp_path):
     a = vio.read_frames(source, start=source.frame_count - 1)[-1].astype(int)
     b = vio.read_frames(last, start=last.frame_count - 1)[-1].astype(int)
     assert abs(a - b).mean() < 4
+
+
+@pytest.mark.timeout(600)
+def test_an_unreadable_caption_is_burned_larger_and_reads_on_the_next_iteration(studio_dirs, tmp_path):
+    """A renderer whose default text is too small to read (5 px on the 176x144 talking-face clip): OCR fails,
+    the verifier's edit raises the caption's size, and the second iteration's caption reads back."""
+    if shutil.which("tesseract") is None:
+        pytest.skip("tesseract-ocr is not installed")
+    from animation_studio.agent.director.graph import run_director
+    from animation_studio.agent.engine import EmbeddedEngine
+
+    class TinyDefaultTextEngine(EmbeddedEngine):
+        def run(self, graph, **kwargs):
+            for node in graph.values():
+                if node["class_type"] == "AnimStudio_BurnCaption" and node["inputs"]["font_size"] == 0:
+                    node["inputs"]["font_size"] = 5
+            return super().run(graph, **kwargs)
+
+    name = staged(studio_dirs, "carphone_pristine.mp4")
+    deps, _ = _deps(tmp_path)
+    deps.engine = TinyDefaultTextEngine()
+    state = run_director('add the caption "Hello from the studio"', deps, run_id="cap", inputs=[name])
+    first, second = state["iterations"]
+    ocr = [next(c for c in it["checks"] if c["check"] == "caption_ocr") for it in (first, second)]
+    assert not ocr[0]["passed"] and ocr[0]["edit"]["params"] == {"size": 1.5}
+    assert second["plan"][0]["params"]["size"] == 1.5
+    assert ocr[1]["passed"] and ocr[1]["measured"]["match"] >= 0.85
+    assert state["status"] == "approved", state["message"]
 
 
 def test_director_verify_refuses_facts_that_name_files_outside_the_input_folder(studio_dirs):

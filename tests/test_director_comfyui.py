@@ -70,7 +70,8 @@ def test_director_verifies_the_saved_video_inside_comfyui(server, server_engine,
     stages = [e["stage"] for e in events]
     assert stages.index("graph") < stages.index("check") < stages.index("done"), stages
     plan = next(e["plan"] for e in events if e.get("plan"))
-    assert plan == [{"op": "trim", "params": {"start": 0.0, "end": 2.0}}, {"op": "retime", "params": {"speed": 0.5}}]
+    assert plan == [{"op": "trim", "params": {"start": 0.0, "end": 2.0, "last": 0.0}},
+                    {"op": "retime", "params": {"speed": 0.5, "seconds": 0.0}}]
     assert events[-1]["status"] == "approved", [e["text"] for e in events]
     (video,) = [Path(f) for f in result.files if f.endswith(".mp4")]
     assert vio.probe(video).duration == pytest.approx(4.0, abs=0.2)

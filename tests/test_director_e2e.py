@@ -30,7 +30,7 @@ def test_quarter_speed_with_a_music_sting_on_big_buck_bunny(tmp_path, studio_dir
     (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
     record = json.loads((run_dir / "run.json").read_text())
     assert code == 0 and record["status"] == "approved", err
-    assert record["plan"] == [{"op": "retime", "params": {"speed": 0.25}},
+    assert record["plan"] == [{"op": "retime", "params": {"speed": 0.25, "seconds": 0.0}},
                               {"op": "sting", "params": {"style": "dun_dun_dun", "at": 0.0}}]
     classes = {n["class_type"] for n in record["final_graph"].values()}
     assert "AnimStudio_DramaticSting" in classes
@@ -42,4 +42,4 @@ def test_quarter_speed_with_a_music_sting_on_big_buck_bunny(tmp_path, studio_dir
     assert {"duration", "audio_present", "audio_sync", "not_placeholder", "exists", "format"} <= set(checks)
     assert all(c["passed"] and c["measured"] for c in checks.values() if c["check"] != "exists")
     # What was decided is on the CLI too: the plan and each check with its measured value.
-    assert "plan: retime(speed=0.25) -> sting(" in err and "PASS duration" in err
+    assert "plan: retime(speed=0.25, seconds=0.0) -> sting(" in err and "PASS duration" in err

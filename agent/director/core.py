@@ -17,7 +17,7 @@ from pathlib import Path
 from ..catalog import Catalog
 from .builder import BuildError, GraphBuilder
 from .intent import IntentError, parse_intent
-from .ops import Op, PlanError, Unavailable, compile_plan, make, postconditions
+from .ops import Op, PlanError, Unavailable, compile_plan, make, parse_plan_json, plan_json, postconditions
 from .repair import validate_and_repair
 from .security import check_graph
 
@@ -95,8 +95,12 @@ def input_facts(kinds: dict) -> dict:
 
 
 # ---------------------------------------------------------------- plan
-def plan(intent: str, kinds: dict, character: str, llm, facts: dict) -> tuple[list[Op], list[str], float]:
-    """(ops, notes, llm_seconds). The parser first; then the LLM planner when one is configured and installed."""
+def plan(intent: str, kinds: dict, character: str, llm, facts: dict, memory=None) -> tuple[list[Op], list[str], float]:
+    """(ops, notes, llm_seconds). The parser first; then the LLM planner when one is configured and installed.
+
+    `memory` (memory.Memory): approved plans of similar intents join the LLM planner's worked examples, so a
+    request the parser cannot read is planned like the ones that were verified before. Without an LLM the
+    parser decides alone: it is deterministic and has no uncertain reading for a memory to break a tie on."""
     notes: list[str] = []
     refusal = None
     try:
@@ -116,8 +120,12 @@ def plan(intent: str, kinds: dict, character: str, llm, facts: dict) -> tuple[li
         if parser_ops is None:
             raise IntentError("out_of_scope", notes[-2].removeprefix("parser: ")) from None
         return parser_ops, notes, 0.0
+    examples = _ExamplesWithMemory(memory, intent, kinds)
     started = time.perf_counter()
-    ops, llm_notes = plan_with_llm(intent, facts, llm, parser_ops)
+    ops, llm_notes = plan_with_llm(intent, facts, llm, parser_ops, examples=examples)
+    if examples.remembered:
+        notes.append("memory: approved plans of similar requests were the LLM's worked examples: " + "; ".join(
+            f"{ex['intent']!r} ({ex['similarity']:.2f})" for ex in examples.remembered))
     notes += llm_notes
     seconds = time.perf_counter() - started
     if not ops:  # the parser's refusal stands, with what the LLM tried
@@ -217,10 +225,51 @@ def memory_path() -> Path:
     return Path(load_settings().paths.output) / "director_memory.sqlite"
 
 
-def remember(memory, intent: str, plan: list[dict], graph: dict) -> None:
-    """An approved plan joins the experience memory (the LLM planner's worked examples)."""
+def remember(memory, intent: str, plan: list[dict], graph: dict, kinds: dict | None = None) -> None:
+    """An approved plan joins the experience memory (read back by remembered_examples)."""
     if memory is not None:
-        memory.add(intent, {}, "plan", {"ops": plan}, graph or {}, 1.0)
+        memory.add(intent, {"inputs": sorted(kinds or {})}, "plan", {"ops": plan}, graph or {}, 1.0)
+
+
+MEMORY_EXAMPLES = 2  # a short prompt matters more on 2 cores than a third example
+MEMORY_MIN_SIMILARITY = 0.6
+
+
+class _ExamplesWithMemory:
+    """The LLM planner's worked examples followed by remembered ones, looked up only when a prompt is built:
+    a sure parser's plan never asks the LLM, and the lookup may load an embedding model."""
+
+    def __init__(self, memory, intent: str, kinds: dict):
+        self.memory, self.intent, self.kinds = memory, intent, kinds
+        self.remembered: list[dict] | None = None
+
+    def __iter__(self):
+        from .llm_plan import WORKED_EXAMPLES
+
+        if self.remembered is None:
+            self.remembered = remembered_examples(self.memory, self.intent, self.kinds)
+        return iter(WORKED_EXAMPLES + self.remembered)
+
+
+def remembered_examples(memory, intent: str, kinds: dict) -> list[dict]:
+    """Approved plans of intents like this one, on the same kinds of input, as worked examples
+    ({intent, facts, plan, similarity}). A row that is not a valid plan (the file is in the output folder,
+    anyone may have written it) is skipped."""
+    if memory is None:
+        return []
+    examples = []
+    for hit in memory.similar(intent, k=MEMORY_EXAMPLES * 3, min_similarity=MEMORY_MIN_SIMILARITY):
+        stored_kinds = (hit.get("brief") or {}).get("inputs")
+        if hit.get("recipe") != "plan" or stored_kinds != sorted(kinds or {}):
+            continue
+        try:
+            ops = parse_plan_json({"ops": (hit.get("slots") or {}).get("ops")})
+        except PlanError:
+            continue
+        if ops and all(ex["intent"] != hit["intent"] for ex in examples):
+            examples.append({"intent": hit["intent"], "facts": {k: {} for k in stored_kinds}, "plan": plan_json(ops),
+                             "similarity": hit["similarity"]})
+    return examples[:MEMORY_EXAMPLES]
 
 
 def output_prefix(run_id: str) -> str:

@@ -105,7 +105,7 @@ def plan_node(state: DirectorState, config) -> dict:
         return {"status": "invalid", "message": str(exc), "decisions": [_said(deps, "decision", str(exc))]}
     llm_before = deps.llm.seconds
     try:
-        ops, notes, _ = core.plan(state["intent"], kinds, state.get("character", ""), deps.llm, facts)
+        ops, notes, _ = core.plan(state["intent"], kinds, state.get("character", ""), deps.llm, facts, deps.memory)
     except IntentError as exc:
         return {"status": "refused", "message": str(exc), "facts": facts,
                 "decisions": [_said(deps, "decision", f"refused ({exc.reason}): {exc}")]}
@@ -168,7 +168,8 @@ def decide_node(state: DirectorState, config) -> dict:
     status, message = core.decide(state.get("verdict"), iteration, deps.budgets,
                                   time.time() - state.get("started", time.time()), deps.llm.tokens, state.get("errors"))
     if status == "approved":
-        core.remember(deps.memory, state["intent"], state["plan"], state.get("graph"))
+        core.remember(deps.memory, state["intent"], state["plan"], state.get("graph"),
+                      core.classify_inputs(state.get("inputs", [])))
     deps.on_event("decision", {"text": f"decision: {status}: {message}", "decision": status, "iteration": iteration})
     update = {"status": "running" if status == "refine" else status, "message": message,
               "decisions": [f"decision (iteration {iteration}): {status}: {message}"]}

@@ -177,7 +177,8 @@ class LLMDirector:
             if status == "approved":
                 from .memory import Memory
 
-                core.remember(Memory(core.memory_path()), intent, history.get("plan", []), history.get("graph", {}))
+                core.remember(Memory(core.memory_path()), intent, history.get("plan", []), history.get("graph", {}),
+                              core.classify_inputs(names))
             say("done", f"{status}: {message}", iteration, status=status, decisions=decisions)
             report = json.dumps({"status": status, "message": message, "iterations": iteration,
                                  "plan": history.get("plan"), "checks": history.get("checks", []),
@@ -206,7 +207,10 @@ class LLMDirector:
                 say("refine", change, iteration + 1)
         else:
             try:
-                ops, notes, _ = core.plan(intent, kinds, character, caller, facts)
+                from .memory import Memory
+
+                memory = Memory(core.memory_path()) if caller.backend is not None else None  # read by the LLM only
+                ops, notes, _ = core.plan(intent, kinds, character, caller, facts, memory)
             except IntentError as exc:
                 raise ValueError(f"LLM Director: input 'intent': {exc}") from None
             for note in notes:
