@@ -7,6 +7,9 @@ give names to the positional `widgets_values`:
 
 * frontend-only widget values are skipped: the `control_after_generate` value
   after a seed, the upload button after an image/video/audio combo;
+* the widgets the frontend's own extensions add to some core nodes are sent as
+  the frontend sends them (`audioUI` on the audio nodes, `preview`/`previewMode`
+  on PreviewAny);
 * a widget turned into an input and linked: the link wins over the stored value;
 * virtual nodes vanish: `Reroute` is followed to the real origin, the legacy
   `PrimitiveNode` pushes its value into its targets, notes are dropped;
@@ -82,8 +85,60 @@ UPLOAD_FLAGS = ("image_upload", "video_upload", "animated_image_upload", "audio_
 UPLOAD_BUTTON_VALUES = {"image", "video", "audio", "upload", "upload3dmodel", "uploadExtraResources", "clear", None}
 
 
+# Widgets the frontend's own extensions add to some core nodes: uploadAudio.ts an `audioUI` player on the audio
+# nodes, previewAny.ts two `preview` texts and a `previewMode` switch. graphToPrompt sends every widget but those
+# whose *options* say serialize: false; these set `widget.serialize = false`, which only keeps them out of
+# widgets_values, so they go with their empty start value. previewMode is saved, yet the frontend's loader, which
+# skips the unsaved widgets, gives it widgets_values[0] (the saver left empty places before it): false when none.
+AUDIO_UI_NODES = ("LoadAudio", "SaveAudio", "PreviewAudio", "SaveAudioMP3", "SaveAudioOpus")
+
+
+def frontend_widget_values(node_type: str, values: Any) -> dict:
+    if node_type in AUDIO_UI_NODES:
+        return {"audioUI": ""}
+    if node_type == "PreviewAny":
+        return {"preview": "", "previewMode": values[0] if isinstance(values, list) and values else False}
+    return {}
+
+
 class ConversionError(ValueError):
     """The workflow cannot be converted; the message names the node / link at fault."""
+
+
+def _fits(spec: InputSpec, value: Any) -> bool:
+    if spec.type == "INT":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if spec.type == "FLOAT":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if spec.type == "BOOLEAN":
+        return isinstance(value, bool)
+    if spec.type == "STRING":
+        return isinstance(value, str)
+    if spec.type == "COMBO" and spec.options and all(isinstance(o, str) for o in spec.options):
+        return isinstance(value, str)
+    return True
+
+
+def _check_other_version(exec_id: str, node: dict, spec: NodeSpec, inputs: dict) -> None:
+    """A node saved by another version of it stores another number of widget values. Where they still line up
+    (a widget added or dropped at the end) the frontend's positional reading is kept; where a value lands on a
+    widget of another type, the frontend would send it anyway and ComfyUI refuse it: say which node it is."""
+    values = node.get("widgets_values")
+    if not isinstance(values, list):
+        return
+    widgets = [s for s in spec.inputs.values() if s.is_widget]
+    stored = sum(1 + has_control_widget(s) + has_upload_widget(s) for s in widgets)
+    if len(values) == stored or (len(values) > stored and any(map(has_upload_widget, widgets))):
+        return
+    linked = {(inp.get("widget") or {}).get("name") for inp in node.get("inputs") or []
+              if isinstance(inp, dict) and inp.get("link") is not None}
+    for s in widgets:
+        if s.name in inputs and s.name not in linked and not _fits(s, inputs[s.name]):
+            raise ConversionError(
+                f"node {exec_id} ({node['type']}) was saved by another version of that node: it stores "
+                f"{len(values)} widget values where ComfyUI's {node['type']} takes {stored}, and {inputs[s.name]!r} "
+                f"lands on input '{s.name}' ({s.type}). Open the workflow in a ComfyUI with this node's version, or "
+                f"set the node's values again and save it.")
 
 
 @dataclass
@@ -356,6 +411,9 @@ class _Converter:
             except TypeError:
                 raise ConversionError(f"node {exec_id} ({node['type']}): 'widgets_values' must be a list or "
                                       f"an object.") from None
+            if self.strict:
+                _check_other_version(exec_id, node, spec, inputs)
+            inputs.update(frontend_widget_values(node["type"], node.get("widgets_values")))
             title = node.get("title") or spec.display_name or node["type"]
         else:
             named = node.get("widgets_values_named") or node.get("widgets_values")

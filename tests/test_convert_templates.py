@@ -112,7 +112,10 @@ def test_every_known_template_converts_and_validates(catalog):
         try:
             graph = ui_to_api(workflow, catalog)
         except ConversionError as exc:
-            unexplained.append(f"{path.name}: conversion failed: {exc}")
+            if "was saved by another version of that node" in str(exc):
+                counts["refused_naming_a_node_of_another_version"] += 1
+            else:
+                unexplained.append(f"{path.name}: conversion failed: {exc}")
             continue
         counts["converted"] += 1
         result = validate_graph(graph, catalog)
@@ -146,7 +149,8 @@ def test_every_known_template_converts_and_validates(catalog):
         counts["validated_but_for_explained_errors"] += 1
     print(f"\ntemplate counts: {dict(counts)}\nexplained failures (templates): {dict(reasons)}")
     assert counts["all_nodes_known"] >= 100, counts
-    assert counts["converted"] == counts["all_nodes_known"]
+    assert counts["converted"] + counts["refused_naming_a_node_of_another_version"] == counts["all_nodes_known"]
+    assert counts["refused_naming_a_node_of_another_version"] <= 2, counts
     assert counts["validated"] >= 60, counts
     assert not unexplained, "\n".join(unexplained)
 
@@ -205,3 +209,54 @@ def test_cli_to_ui_and_back_with_core_nodes_and_no_server(tmp_path):
         return {k: {"class_type": v["class_type"], "inputs": v["inputs"]} for k, v in graph.items()}
 
     assert strip(json.loads(back.stdout)) == strip(json.loads(api_path.read_text()))
+
+
+def official_template(name: str) -> dict:
+    path = next((p for p in template_files() if p.name == name), None)
+    if path is None:
+        pytest.skip(f"{name} is not among the installed templates (pip install -e .[dev])")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_audio_nodes_get_the_frontends_audio_player_widget(catalog):
+    """The frontend adds an `audioUI` player to LoadAudio and the audio savers and sends it ('') in the prompt
+    (the browser tier compares whole templates with the frontend's graphToPrompt)."""
+    graph = ui_to_api(official_template("api_stability_ai_audio_inpaint.json"), catalog)
+    audio = {node["class_type"]: node["inputs"] for node in graph.values()}
+    assert audio["LoadAudio"] == {"audio": "api_stability_ai_audio_inpaint_input_audio.wav", "audioUI": ""}
+    assert audio["SaveAudioMP3"]["audioUI"] == "" and audio["SaveAudioMP3"]["quality"] == "V0"
+    assert "audioUI" not in validate_graph(graph, catalog).summary()  # ComfyUI ignores it; so does ours
+
+
+def test_preview_any_gets_its_preview_widgets_as_the_frontend_loads_them(catalog):
+    """PreviewAny's `previewMode` switch is the one saved widget after two unsaved texts: the frontend's loader
+    gives it widgets_values[0] (checked in the browser: [null, null, true] -> null, [true] -> true)."""
+    workflow = {"nodes": [{"id": n, "type": "PreviewAny", "mode": 0, "inputs": [], "outputs": [],
+                           "widgets_values": values}
+                          for n, values in ((1, []), (2, [None, None, True]), (3, [True]))], "links": []}
+    graph = ui_to_api(workflow, catalog)
+    assert [graph[k]["inputs"] for k in ("1", "2", "3")] == [{"preview": "", "previewMode": False},
+                                                            {"preview": "", "previewMode": None},
+                                                            {"preview": "", "previewMode": True}]
+
+
+def test_a_template_saved_with_another_node_version_converts_where_the_values_line_up(catalog):
+    """api_wan_image_to_video was saved before WanImageToVideoApi gained `shot_type` (10 values where ComfyUI
+    0.8.0's node takes 11 with the seed's control): the values line up up to the new last widget, which gets its
+    default as in the frontend; the bypassed RecordAudio and the unlinked LoadAudio stay out of the way."""
+    graph = ui_to_api(official_template("api_wan_image_to_video.json"), catalog)
+    wan = next(node["inputs"] for node in graph.values() if node["class_type"] == "WanImageToVideoApi")
+    assert {k: wan[k] for k in ("resolution", "duration", "seed", "generate_audio", "prompt_extend", "watermark",
+                                "shot_type")} == {"resolution": "720P", "duration": 5, "seed": 265691414,
+                                                  "generate_audio": True, "prompt_extend": True, "watermark": False,
+                                                  "shot_type": "single"}
+    assert "RecordAudio" not in {node["class_type"] for node in graph.values()}
+
+
+def test_a_node_whose_saved_values_do_not_line_up_is_named(catalog):
+    """MoonvalleyVideo2VideoNode gained a widget before `steps`: the template's 'Motion Transfer' would land on
+    the INT `steps` (the frontend sends it so and ComfyUI refuses it); convert names the node and the input."""
+    workflow = official_template("api_moonvalley_video_to_video_motion_transfer.json")
+    with pytest.raises(ConversionError, match=r"node 38 \(MoonvalleyVideo2VideoNode\) was saved by another version"
+                                              r".*'Motion Transfer' lands on input 'steps' \(INT\)"):
+        ui_to_api(workflow, catalog)
