@@ -115,7 +115,8 @@ def test_director_events_follow_the_panel_contract(studio_dirs, tmp_path):
     assert events and all({"run_id", "node", "stage", "iteration", "text"} <= set(e) for e in events)
     assert len({e["run_id"] for e in events}) == 1
     plans = [e for e in events if e.get("plan")]
-    assert plans and plans[0]["plan"][0] == {"op": "title", "params": {"text": "Ciao Portorosso", "seconds": 2.0}}
+    first = plans[0]["plan"][0] if plans else {}
+    assert first.get("op") == "title" and {"text": "Ciao Portorosso", "seconds": 2.0}.items() <= first["params"].items()
     graphs = [e for e in events if e["stage"] == "graph" and e.get("graph")]
     assert [e["iteration"] for e in graphs] == [1]
     assert all(n["class_type"].startswith("AnimStudio_") for n in graphs[0]["graph"].values())
@@ -309,7 +310,7 @@ def test_director_panel_runs_an_intent_and_shows_its_iterations(browser, server)
             break
         time.sleep(0.5)
     assert re.search(r"^#\d+ done:", log, re.M), f"the Director did not finish; the panel shows:\n{log}"
-    assert re.search(r"^#1 plan: .*title\(text='Ciao Portorosso', seconds=2\.0\)", log, re.M), log
+    assert re.search(r"^#1 plan: .*title\(text='Ciao Portorosso', seconds=2\.0[,)]", log, re.M), log
     assert re.search(r"^#1 graph: \d+ nodes: .*BurnCaption", log, re.M), log
     assert re.search(r"^#1 check: PASS caption_ocr", log, re.M), log
     assert re.search(r"^#1 done: approved", log, re.M), log
