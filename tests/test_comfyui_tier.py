@@ -140,7 +140,7 @@ def test_every_pack_node_is_published_with_the_same_schema(object_info):
 # What each shipped workflow reads from the input folder, made here (no files checked in).
 INPUT_MAKERS = {
     "parody_video.api.json": ("clip.mp4",),
-    "dataset_curation.api.json": ("film.mp4",),
+    "dataset_curation.api.json": ("film.mp4", "giulia_front.png", "giulia_side.png"),
     "character_voice.api.json": (),
     "title_card.api.json": (),
     "director_demo.api.json": (),
@@ -195,10 +195,14 @@ def make_pose_image(path: Path) -> Path:
 def tier_inputs(server, tmp_path_factory) -> Path:
     """Every input file the shipped workflows name, made once and put in the server's input folder."""
     pytest.importorskip("av")
-    from film import make_film
+    from film import make_film, reference_images
+    from PIL import Image
 
     folder = tmp_path_factory.mktemp("tier-inputs")
     make_film(folder / "film.mp4")
+    # Giulia's reference images where her profile names them: without them curation refuses (unknown subject).
+    for name in ("giulia_front.png", "giulia_side.png"):
+        Image.fromarray(reference_images("giulia")[0]).save(folder / name)
     make_pose_image(folder / POSE_IMAGE)
     try:
         make_parody_clip(folder / "clip.mp4")

@@ -120,7 +120,8 @@ def test_shipped_configs_describe_sdxl_base():
     assert json.loads((cfg / "model_index.json").read_text())["_class_name"] == "StableDiffusionXLPipeline"
 
 
-def test_missing_tokenizer_vocabulary_is_a_clear_message(tmp_path, studio_dirs):
+def test_missing_tokenizer_vocabulary_is_a_clear_message(tmp_path, studio_dirs, monkeypatch):
+    monkeypatch.delenv("COMFYUI_PATH", raising=False)  # a ComfyUI checkout ships the CLIP vocabulary
     shutil.copytree(sdxl.SDXL_CONFIG_DIR, tmp_path / "cfg")
     with pytest.raises(bridge.MissingModel) as info:
         sdxl.load_tokenizers(tmp_path / "cfg")
