@@ -178,8 +178,9 @@ def c_speed_ramp(b, p, up, ctx):
         moment = b.node("AnimStudio_ExpressiveMoment", landmarks=marks.out(0), window_seconds=p["end"] - p["start"] or 1.0)
         start, end = moment.out("start_time"), moment.out("end_time")
     up.video = b.node("AnimStudio_SpeedRamp", video=video, start=start, end=end, speed=p["speed"], ramp=RAMP_S,
-                      curve="linear" if p["curve"] == "linear" else "ease_in_out", mode="blend",
-                      audio_mode="stretch").out(0)
+                      curve="linear" if p["curve"] == "linear" else "ease_in_out",
+                      # on an expression's peak the face moves: blending would ghost a double head there
+                      mode="optical_flow" if p["on"] == "peak" else "blend", audio_mode="stretch").out(0)
     return up
 
 
