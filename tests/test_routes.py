@@ -23,6 +23,11 @@ def test_workflows_list_and_fetch():
     assert status == 200 and "title_card" in body["api"]
     status, graph = routes.workflow("title_card", "api")
     assert status == 200 and graph["2"]["class_type"] == "AnimStudio_SaveImage"
+    # The UI form, by its twin's name (its file is named for a person: the Templates browser shows the name).
+    assert body["ui"]["parody_video"] == "Parody video, exaggerate the funniest moment"
+    status, ui = routes.workflow("parody_video", "ui")
+    assert status == 200 and ui["extra"]["animation_studio_api"] == "parody_video" and ui["nodes"]
+    assert routes.workflow("no_such_workflow", "ui")[0] == 404
 
 
 @pytest.mark.parametrize("name", ["../pyproject", "..", "/etc/passwd", "a/b", "", "x" * 200, "..%2f..%2fetc"])
