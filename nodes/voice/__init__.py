@@ -260,14 +260,9 @@ class LipSync:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {
-            "image": ("IMAGE",),
-            "audio": ("AUDIO",),
-            "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 120.0, "step": 1.0}),
-            "method": (["auto", "wav2lip", "energy"], {"default": "auto"}),
-            "mouth_box": ("STRING", {"default": "", "tooltip": "x,y,w,h (pixels or 0-1); empty = face landmarks"}),
-            "checkpoint": ("STRING", {"default": "", "tooltip": "file in models/wav2lip; empty = first found"}),
-        }}
+        from .lipsync import LIP_SYNC_INPUTS
+
+        return {"required": dict(LIP_SYNC_INPUTS)}
 
     def run(self, image, audio, fps, method, mouth_box, checkpoint):
         from ..core import image_to_numpy, numpy_to_image

@@ -200,6 +200,17 @@ def lip_sync_video(frames: np.ndarray, audio: dict, fps: float, method: str = "a
     return video, report
 
 
+# The inputs of both Lip Sync nodes (IMAGE output, and streamed to a video file).
+LIP_SYNC_INPUTS = {
+    "image": ("IMAGE",),
+    "audio": ("AUDIO",),
+    "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 120.0, "step": 1.0}),
+    "method": (["auto", "wav2lip", "energy"], {"default": "auto"}),
+    "mouth_box": ("STRING", {"default": "", "tooltip": "x,y,w,h (pixels or 0-1); empty = face landmarks"}),
+    "checkpoint": ("STRING", {"default": "", "tooltip": "file in models/wav2lip; empty = first found"}),
+}
+
+
 class LipSyncVideo:
     CATEGORY = "Animation Studio/voice"
     RETURN_TYPES = ("STUDIO_VIDEO", "STRING")
@@ -210,14 +221,7 @@ class LipSyncVideo:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {
-            "image": ("IMAGE",),
-            "audio": ("AUDIO",),
-            "fps": ("FLOAT", {"default": 24.0, "min": 1.0, "max": 120.0, "step": 1.0}),
-            "method": (["auto", "wav2lip", "energy"], {"default": "auto"}),
-            "mouth_box": ("STRING", {"default": "", "tooltip": "x,y,w,h (pixels or 0-1); empty = face landmarks"}),
-            "checkpoint": ("STRING", {"default": "", "tooltip": "file in models/wav2lip; empty = first found"}),
-        }}
+        return {"required": dict(LIP_SYNC_INPUTS)}
 
     def run(self, image, audio, fps, method, mouth_box, checkpoint):
         import json
