@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ...configs.paths import FILE_MODE, open_exclusive
 from .. import bridge
 
 
@@ -693,7 +694,6 @@ def caption(settings: CurationSettings, record: dict, describe: Callable[[dict],
 
 
 # ---------------------------------------------------------------- records
-FILE_MODE = 0o644
 PART_SUFFIX = ".part"
 
 
@@ -702,9 +702,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     planted symlink, mode 0644), fsynced, then renamed over; the part file is removed if anything fails."""
     path = Path(path)
     part = path.with_name(f".{path.name}.{secrets.token_hex(6)}{PART_SUFFIX}")
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    fd = open_exclusive(part, FILE_MODE)  # the pack's one guard: exclusive, no symlink followed, 0644 whatever the umask
     try:
-        os.fchmod(fd, FILE_MODE)  # the umask must not make a dataset unreadable to the trainer's user
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
