@@ -42,12 +42,12 @@ def _make_backend(spec: str):
     """(backend or None, description). 'auto' = the embedded model when llama_cpp is installed, else keywords only."""
     spec = (spec or "auto").strip()
     if spec == "none":
-        return None, "none (keyword planning only)"
+        return None, "none (the parser plans alone)"
     if spec == "auto":
         try:
             import llama_cpp  # noqa: F401
         except ImportError:
-            return None, "none (llama_cpp not installed: keyword planning only; use --llm ollama:MODEL for an LLM)"
+            return None, "none (llama_cpp not installed: the parser plans alone; use --llm ollama:MODEL for an LLM)"
         spec = "local"
     try:
         from ..llm import make_backend

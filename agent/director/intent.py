@@ -60,13 +60,13 @@ def _nonsense(text: str) -> bool:
 
 # ---------------------------------------------------------------- vocabulary
 EMOTION_WORDS = {
-    "happy": ("happy", "happily", "cheerful", "cheerfully", "joyful", "smiling", "glad"),
-    "sad": ("sad", "sadly", "crying", "tearful", "gloomy", "melancholic"),
-    "angry": ("angry", "angrily", "furious", "furiously", "mad", "annoyed"),
-    "determined": ("determined", "resolute", "firmly"),
-    "excited": ("excited", "excitedly", "thrilled", "enthusiastic", "enthusiastically"),
-    "scared": ("scared", "afraid", "terrified", "fearful", "frightened"),
-    "surprised": ("surprised", "shocked", "amazed", "astonished"),
+    "happy": ("happy", "happily", "cheerful", "cheerfully", "joyful", "smiling", "glad", "joy", "happiness"),
+    "sad": ("sad", "sadly", "crying", "tearful", "gloomy", "melancholic", "sadness"),
+    "angry": ("angry", "angrily", "furious", "furiously", "mad", "annoyed", "anger", "fury"),
+    "determined": ("determined", "resolute", "firmly", "determination", "resolve"),
+    "excited": ("excited", "excitedly", "thrilled", "enthusiastic", "enthusiastically", "excitement", "enthusiasm"),
+    "scared": ("scared", "afraid", "terrified", "fearful", "frightened", "fear"),
+    "surprised": ("surprised", "shocked", "amazed", "astonished", "surprise", "astonishment"),
     "calm": ("calm", "calmly", "relaxed", "gently"),
     "whisper": ("whisper", "whispers", "whispering", "whispered"),
 }
