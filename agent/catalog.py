@@ -224,8 +224,6 @@ def pack_mappings() -> tuple[dict[str, type], dict[str, str]]:
     import importlib
 
     from .. import nodes
-    from ..nodes.finite import refuse_non_finite
-    from ..nodes.tooltips import add_tooltips
 
     classes, names = dict(nodes.NODE_CLASS_MAPPINGS), dict(nodes.NODE_DISPLAY_NAME_MAPPINGS)
     for module_name in AGENT_NODE_MODULES:
@@ -233,9 +231,7 @@ def pack_mappings() -> tuple[dict[str, type], dict[str, str]]:
         clash = set(module.NODE_CLASS_MAPPINGS) & set(classes)
         if clash:
             raise RuntimeError(f"Node class(es) {sorted(clash)} defined twice ({module_name} and nodes/)")
-        for key, node_cls in module.NODE_CLASS_MAPPINGS.items():
-            add_tooltips(key, node_cls)
-            refuse_non_finite(node_cls)
+        nodes.prepare_for_publishing(module.NODE_CLASS_MAPPINGS)
         classes.update(module.NODE_CLASS_MAPPINGS)
         names.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
     return classes, names

@@ -45,6 +45,13 @@ def install_hint(family: str, extra: str | None, missing_module: str) -> str:
             f"installed in ComfyUI's Python. Install it with: {what}")
 
 
+def prepare_for_publishing(mappings: dict) -> None:
+    """What every class the pack publishes gets, from nodes/ or agent/: tooltips and the non-finite number guard."""
+    for key, node_cls in mappings.items():
+        add_tooltips(key, node_cls)
+        refuse_non_finite(node_cls)
+
+
 def load_families(families: dict[str, str | None]) -> None:
     """Import each family and merge its mappings; see the module docstring for what fails and what is logged."""
     for family, extra in families.items():
@@ -61,9 +68,7 @@ def load_families(families: dict[str, str | None]) -> None:
         for key in module.NODE_CLASS_MAPPINGS:
             if key in NODE_CLASS_MAPPINGS:
                 raise RuntimeError(f"Node class {key!r} is defined by two families")
-        for key, node_cls in module.NODE_CLASS_MAPPINGS.items():
-            add_tooltips(key, node_cls)
-            refuse_non_finite(node_cls)
+        prepare_for_publishing(module.NODE_CLASS_MAPPINGS)
         NODE_CLASS_MAPPINGS.update(module.NODE_CLASS_MAPPINGS)
         NODE_DISPLAY_NAME_MAPPINGS.update(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", {}))
 
